@@ -1,0 +1,285 @@
+"""``practice-bot``: serve, check, templates preview, and the contact-log commands (SPEC §7).
+
+Exit codes: 0 success, 1 ``check`` found problems, 2 bad configuration or usage. Problems go to
+stderr as ``VARIABLE: message`` or ``path:line:col: message``, warnings as ``warning: …``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot import __version__
+from bot.errors import ConfigError, StoreUnavailable, TemplateError
+from bot.events import Channel
+from bot.settings import Settings, load_settings
+from bot.store import Store, open_store
+from bot.templates import LiveTemplates, TemplateSet, preview
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_CONFIG = 2
+SHUTDOWN_TIMEOUT = 8.0  # below Docker's 10 s stop grace
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 on usage errors (its default) with a plain message."""
+
+
+def _env_file_option(parser: argparse.ArgumentParser, *, root: bool = False) -> None:
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=argparse.SUPPRESS if not root else None,
+        metavar="PATH",
+        help="dotenv file of KEY=value lines; real environment variables win",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="practice-bot", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"practice-bot {__version__}")
+    _env_file_option(parser, root=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the webhook service")
+    _env_file_option(serve)
+    check = commands.add_parser("check", help="validate configuration and templates")
+    _env_file_option(check)
+
+    templates = commands.add_parser("templates", help="the practice manager's reply texts")
+    _env_file_option(templates)
+    templates_cmd = templates.add_subparsers(dest="templates_command", required=True)
+    show = templates_cmd.add_parser("preview", help="show the exact reply a patient would get")
+    _env_file_option(show)
+    show.add_argument("--channel", choices=[c.value for c in Channel])
+    show.add_argument("--at", metavar="DATETIME", help="ISO 8601, e.g. 2026-12-24T18:30")
+
+    contacts = commands.add_parser("contacts", help="the pseudonymous contact log")
+    _env_file_option(contacts)
+    contacts_cmd = contacts.add_subparsers(dest="contacts_command", required=True)
+    export = contacts_cmd.add_parser("export", help="export contact records")
+    _env_file_option(export)
+    export.add_argument("--since", type=date.fromisoformat, metavar="DATE")
+    export.add_argument("--until", type=date.fromisoformat, metavar="DATE")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    summary = contacts_cmd.add_parser("summary", help="counts per day, channel and outcome")
+    _env_file_option(summary)
+    summary.add_argument("--days", type=_positive_int, default=14)
+    forget = contacts_cmd.add_parser("forget", help="erase every record of one person")
+    _env_file_option(forget)
+    forget.add_argument("--channel", required=True, choices=[c.value for c in Channel])
+    forget.add_argument("--sender-id", required=True, metavar="ID")
+    purge = contacts_cmd.add_parser("purge", help="apply retention now")
+    _env_file_option(purge)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.env_file)
+
+
+def _templates(settings: Settings) -> LiveTemplates:
+    return LiveTemplates(settings.templates_dir, settings.practice(), settings.schedule())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "check":
+        return _check(args)
+    try:
+        settings = _settings(args)
+        templates = _templates(settings)
+    except (ConfigError, TemplateError) as error:
+        for line in error.problems:
+            _err(line)
+        return EXIT_CONFIG
+    for note in [*settings.warnings(), *templates.current.warnings]:
+        _err(f"warning: {note}")
+    handlers: dict[str, Callable[[argparse.Namespace, Settings, LiveTemplates], int]] = {
+        "serve": _serve,
+        "templates": _preview,
+        "contacts": _contacts,
+    }
+    return handlers[args.command](args, settings, templates)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except ConfigError as error:
+        for line in error.problems:
+            _err(line)
+        return EXIT_PROBLEMS
+    for state in settings.channel_states().values():
+        print(f"{state.channel.value}: {state.label}")
+    problems: list[str] = []
+    warnings = list(settings.warnings())
+    try:
+        loaded = TemplateSet.load(settings.templates_dir, settings.practice(), settings.schedule())
+        warnings.extend(loaded.warnings)
+    except TemplateError as error:
+        problems.extend(error.problems)
+    for note in warnings:
+        _err(f"warning: {note}")
+    for line in problems:
+        _err(line)
+    if problems:
+        return EXIT_PROBLEMS
+    print("templates: ok")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
+    from aiohttp import web  # noqa: PLC0415 - keep the other commands quick to start
+
+    from bot.app import AccessLogger, create_app  # noqa: PLC0415
+    from bot.logging import configure_logging  # noqa: PLC0415
+    from bot.selfcheck import startup_problems  # noqa: PLC0415
+
+    del args
+    configure_logging(settings.log_level, settings.resolved_log_format())
+    problems = startup_problems()
+    if problems:
+        for line in problems:
+            _err(line)
+        return EXIT_CONFIG
+    app = create_app(settings, templates=templates)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log_class=AccessLogger,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        print=None,
+        handle_signals=True,
+    )
+    return EXIT_OK
+
+
+def _preview(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
+    zone = ZoneInfo(settings.practice_timezone)
+    if args.at is None:
+        at = datetime.now(zone)
+    else:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            _err(f"--at: {args.at!r} is not an ISO 8601 date and time, e.g. 2026-12-24T18:30")
+            return EXIT_CONFIG
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=zone)
+    channel = Channel(args.channel) if args.channel else None
+    print(preview(templates.current, channel, at))
+    return EXIT_OK
+
+
+def _day_start(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _contacts(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
+    del templates
+    store = open_store(settings.database_url, pool_size=1)
+    try:
+        return asyncio.run(_contacts_async(args, settings, store))
+    except StoreUnavailable as error:
+        _err(f"DATABASE_URL: the store is unavailable ({error})")
+        return EXIT_CONFIG
+
+
+async def _contacts_async(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    await store.open()
+    try:
+        command = args.contacts_command
+        if command == "export":
+            since = _day_start(args.since) if args.since else None
+            until = _day_start(args.until + timedelta(days=1)) if args.until else None
+            records = await store.contacts(since, until)
+            rows = [
+                {
+                    "time": _utc(r.time),
+                    "channel": r.channel,
+                    "pseudonym": r.pseudonym,
+                    "kind": r.kind,
+                    "outcome": r.outcome,
+                }
+                for r in records
+            ]
+            sys.stdout.write(_export(rows, args.format))
+        elif command == "summary":
+            print(_summary(await store.contacts(time.time() - args.days * 86400, None), args.days))
+        elif command == "forget":
+            from bot.pseudonym import Keyring  # noqa: PLC0415
+
+            channel = Channel(args.channel)
+            keyring = Keyring(settings.pseudonym_key.get_secret_value())
+            deleted = await store.forget(channel, keyring.contact(channel, args.sender_id))
+            print(f"deleted {deleted}")
+        else:
+            counts = await store.purge(time.time(), settings.contact_log_retention_days)
+            print(
+                f"deleted {counts.contacts} contact records older than "
+                f"{settings.contact_log_retention_days} days, {counts.seen} dedupe keys, "
+                f"{counts.jobs} ended reply jobs"
+            )
+    finally:
+        await store.close()
+    return EXIT_OK
+
+
+FIELDS = ("time", "channel", "pseudonym", "kind", "outcome")
+
+
+def _export(rows: list[dict[str, str]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _summary(records: Sequence[object], days: int) -> str:
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for record in records:
+        day = _utc(record.time)[:10]  # type: ignore[attr-defined]
+        counts[(day, record.channel, record.outcome)] += 1  # type: ignore[attr-defined]
+    if not counts:
+        return f"no contacts in the last {days} days"
+    lines = [f"{'day':<10}  {'channel':<9}  {'outcome':<12}  {'count':>5}"]
+    lines.extend(
+        f"{day:<10}  {channel:<9}  {outcome:<12}  {n:>5}"
+        for (day, channel, outcome), n in sorted(counts.items())
+    )
+    lines.append(f"{'total':<10}  {'':<9}  {'':<12}  {sum(counts.values()):>5}")
+    return "\n".join(lines)

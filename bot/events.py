@@ -1,0 +1,106 @@
+"""Neutral events: what an adapter extracts from a Meta webhook, and nothing more.
+
+An adapter turns a verified body into a list of these. They carry no content at all: no text,
+captions, media, names or usernames. Raw identifiers are needed to reply and to pseudonymise,
+so they are here, but hidden from ``repr`` so an accidental log line cannot show them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Channel",
+    "ContactKind",
+    "Echo",
+    "Event",
+    "EventKind",
+    "PatientEvent",
+    "Skipped",
+    "StatusUpdate",
+]
+
+
+class Channel(enum.StrEnum):
+    """The three inboxes; these names are used in the CLI, exports, metrics and logs."""
+
+    WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+
+
+class EventKind(enum.StrEnum):
+    """The contact-log kind of a patient event (SPEC §6)."""
+
+    MESSAGE = "message"
+    WELCOME = "welcome"  # WhatsApp request_welcome
+    POSTBACK = "postback"  # Messenger / Instagram button or icebreaker tap
+
+
+class ContactKind(enum.StrEnum):
+    """How the raw contact id must be addressed when sending."""
+
+    PHONE = "phone"  # WhatsApp wa_id: sent as ``to``
+    BSUID = "bsuid"  # WhatsApp business-scoped user id: sent as ``recipient``
+    SCOPED = "scoped"  # Messenger PSID or Instagram IGSID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PatientEvent:
+    """A genuine inbound patient event that may earn an auto-reply (SPEC §4)."""
+
+    channel: Channel
+    account_id: str  # the practice's own number / page / account id the event was sent to
+    contact_id: str = field(repr=False)  # wa_id, BSUID, PSID or IGSID exactly as received
+    contact_kind: ContactKind
+    message_id: str | None = field(repr=False)  # wamid / mid; None when the event has none
+    timestamp: float  # Unix seconds, from the signed payload
+    kind: EventKind = EventKind.MESSAGE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Echo:
+    """A message the business sent, reported back: the bot's own reply or a human's.
+
+    ``app_id`` is the sending app (Messenger / Instagram echoes); ``tag`` is the echo's
+    ``metadata`` (the bot puts its job tag there); ``smb`` marks a WhatsApp
+    ``smb_message_echoes`` item, which is always a human using the WhatsApp Business app.
+    """
+
+    channel: Channel
+    account_id: str
+    contact_id: str = field(repr=False)  # the patient the message went to
+    contact_kind: ContactKind
+    message_id: str | None = field(repr=False)
+    timestamp: float
+    app_id: str | None = None
+    tag: str | None = field(default=None, repr=False)
+    smb: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusUpdate:
+    """A WhatsApp status of a message the business sent; settles an ambiguous send by tag."""
+
+    channel: Channel
+    account_id: str
+    status: str  # sent / delivered / read / failed / played
+    tag: str | None = field(default=None, repr=False)  # biz_opaque_callback_data
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Skipped:
+    """Anything acknowledged and not acted on; ``kind`` is a fixed Meta field name or type.
+
+    ``kind`` must come from the adapter's own vocabulary (e.g. ``"reaction"``, ``"read"``,
+    ``"standby"``, ``"unknown"``), never from a key or value the sender chose.
+    """
+
+    channel: Channel
+    kind: str
+    account_id: str | None = None
+
+
+Event = PatientEvent | Echo | StatusUpdate | Skipped

@@ -1,0 +1,262 @@
+"""Who gets a reply: the policy of SPEC §4, decided at ingest in one transaction.
+
+``prepare`` is pure: it drops events for channels that are off or for another account, and
+turns the rest into pseudonymous work items (keyed hashes, sealed recipient, a fresh job tag).
+``apply`` runs those items against one store transaction. For a patient event the rules are
+checked in the order of ``RULES``; the first that holds decides, and only an event that passes
+them all claims the cooldown row and gets a reply job.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from bot.events import Channel, ContactKind, Echo, Event, EventKind, PatientEvent, StatusUpdate
+from bot.pseudonym import Keyring
+from bot.store import IngestTx, NewJob, Outcome
+
+__all__ = [
+    "RULES",
+    "Decision",
+    "IngestPolicy",
+    "PreparedEcho",
+    "PreparedPatient",
+    "PreparedStatus",
+    "apply",
+    "prepare",
+]
+
+# An Instagram echo carries no tag: one to a recipient the bot sent to this recently is ours.
+INSTAGRAM_ECHO_WINDOW = 120.0
+
+
+class Decision(enum.StrEnum):
+    """What ingest decided for one event (metrics label ``decision``)."""
+
+    REPLY = "reply"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    STAFF_ACTIVE = "staff_active"
+    COOLDOWN = "cooldown"
+    STAFF_ECHO = "staff_echo"
+    OWN_ECHO = "own_echo"
+    STATUS = "status"
+    SKIPPED = "skipped"
+    OFF = "off"  # channel off, or an event for another number / page / account
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestPolicy:
+    """The numbers the rules need, from the settings."""
+
+    accounts: dict[Channel, str]  # channels that are on -> the practice's own id
+    app_id: str | None
+    cooldown: float  # seconds
+    staff_quiet: float  # seconds
+    max_age: float  # seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedPatient:
+    """A patient event ready for the rules: hashes only, recipient sealed."""
+
+    channel: Channel
+    contact: str
+    contact_kind: ContactKind
+    dedupe_key: str
+    timestamp: float
+    kind: EventKind
+    tag: str = field(repr=False)
+    recipient: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedEcho:
+    """A message the business sent, to tell the bot's own replies from staff's."""
+
+    channel: Channel
+    contact: str
+    timestamp: float
+    from_bot_app: bool
+    tag: str | None = field(repr=False)
+    message_key: str | None
+    smb: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedStatus:
+    """A WhatsApp status that may settle an ambiguous send."""
+
+    tag: str | None = field(repr=False)
+
+
+Prepared = PreparedPatient | PreparedEcho | PreparedStatus
+
+
+def new_tag() -> str:
+    """An opaque job tag sent with the reply and echoed back by Meta."""
+    return "pb-" + secrets.token_hex(12)
+
+
+def prepare(
+    events: Iterable[Event], policy: IngestPolicy, keyring: Keyring
+) -> tuple[list[Prepared], list[tuple[Event, Decision]]]:
+    """Split events into store work and events decided without the store."""
+    work: list[Prepared] = []
+    decided: list[tuple[Event, Decision]] = []
+    for event in events:
+        if isinstance(event, StatusUpdate):
+            if policy.accounts.get(event.channel) == event.account_id and event.tag:
+                work.append(PreparedStatus(tag=event.tag))
+            decided.append((event, Decision.STATUS))
+            continue
+        if not isinstance(event, PatientEvent | Echo):
+            decided.append((event, Decision.SKIPPED))
+            continue
+        if policy.accounts.get(event.channel) != event.account_id:
+            decided.append((event, Decision.OFF))
+            continue
+        contact = keyring.contact(event.channel, event.contact_id, event.contact_kind)
+        if isinstance(event, Echo):
+            work.append(
+                PreparedEcho(
+                    channel=event.channel,
+                    contact=contact,
+                    timestamp=event.timestamp,
+                    from_bot_app=bool(policy.app_id) and event.app_id == policy.app_id,
+                    tag=event.tag,
+                    message_key=(
+                        keyring.message(event.channel, event.message_id)
+                        if event.message_id
+                        else None
+                    ),
+                    smb=event.smb,
+                )
+            )
+            continue
+        dedupe_key = (
+            keyring.message(event.channel, event.message_id)
+            if event.message_id
+            else keyring.event(event.channel, contact, event.kind.value, event.timestamp)
+        )
+        tag = new_tag()
+        work.append(
+            PreparedPatient(
+                channel=event.channel,
+                contact=contact,
+                contact_kind=event.contact_kind,
+                dedupe_key=dedupe_key,
+                timestamp=event.timestamp,
+                kind=event.kind,
+                tag=tag,
+                recipient=keyring.seal(event.contact_id, tag),
+            )
+        )
+    return work, decided
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    tx: IngestTx
+    policy: IngestPolicy
+    now: float
+
+
+Rule = Callable[[_Context, PreparedPatient], Awaitable[bool]]
+
+
+async def _seen_before(ctx: _Context, item: PreparedPatient) -> bool:
+    return not await ctx.tx.mark_seen(item.dedupe_key, ctx.now)
+
+
+async def _too_old(ctx: _Context, item: PreparedPatient) -> bool:
+    return ctx.now - item.timestamp > ctx.policy.max_age
+
+
+async def _staff_answered(ctx: _Context, item: PreparedPatient) -> bool:
+    return await ctx.tx.staff_quiet(item.channel, item.contact, ctx.now)
+
+
+async def _cooling_down(ctx: _Context, item: PreparedPatient) -> bool:
+    free_before = ctx.now - ctx.policy.cooldown
+    claimed = await ctx.tx.claim_cooldown(
+        item.channel, item.contact, ctx.now, free_before, item.tag
+    )
+    return not claimed
+
+
+# SPEC §4, in order: the first rule that holds decides; an event passing all gets a reply.
+# A duplicate leaves no record at all; every other decision writes one contact-log row.
+RULES: tuple[tuple[Decision, Outcome | None, Rule], ...] = (
+    (Decision.DUPLICATE, None, _seen_before),
+    (Decision.STALE, Outcome.STALE, _too_old),
+    (Decision.STAFF_ACTIVE, Outcome.STAFF_ACTIVE, _staff_answered),
+    (Decision.COOLDOWN, Outcome.COOLDOWN, _cooling_down),
+)
+
+
+async def _patient(ctx: _Context, item: PreparedPatient) -> Decision:
+    for decision, outcome, rule in RULES:
+        if await rule(ctx, item):
+            if outcome is not None:
+                await ctx.tx.add_contact(ctx.now, item.channel, item.contact, item.kind, outcome)
+            return decision
+    log_id = await ctx.tx.add_contact(
+        ctx.now, item.channel, item.contact, item.kind, Outcome.PENDING
+    )
+    job = NewJob(
+        tag=item.tag,
+        channel=item.channel,
+        contact=item.contact,
+        contact_kind=item.contact_kind,
+        recipient=item.recipient,
+        received_at=item.timestamp,
+        created_at=ctx.now,
+    )
+    await ctx.tx.add_job(job, log_id)
+    return Decision.REPLY
+
+
+async def _is_bot_echo(ctx: _Context, item: PreparedEcho) -> bool:
+    if item.smb:
+        return False  # the WhatsApp Business app on a phone: always a person
+    if item.tag is not None and await ctx.tx.settle_tag(item.tag, ctx.now):
+        return True
+    if item.from_bot_app:
+        return True
+    if item.message_key is not None and await ctx.tx.is_sent_message(item.message_key):
+        return True
+    if item.channel is Channel.INSTAGRAM:
+        since = min(ctx.now, item.timestamp) - INSTAGRAM_ECHO_WINDOW
+        return await ctx.tx.settle_recent_send(item.channel, item.contact, since, ctx.now)
+    return False
+
+
+async def _echo(ctx: _Context, item: PreparedEcho) -> Decision:
+    if await _is_bot_echo(ctx, item):
+        return Decision.OWN_ECHO
+    if ctx.policy.staff_quiet > 0:
+        quiet_until = item.timestamp + ctx.policy.staff_quiet
+        await ctx.tx.mark_staff(item.channel, item.contact, quiet_until)
+    return Decision.STAFF_ECHO
+
+
+async def apply(
+    tx: IngestTx, items: Iterable[Prepared], policy: IngestPolicy, now: float
+) -> list[tuple[Prepared, Decision]]:
+    """Run every prepared item in one transaction; returns each item's decision."""
+    ctx = _Context(tx, policy, now)
+    results: list[tuple[Prepared, Decision]] = []
+    for item in items:
+        if isinstance(item, PreparedPatient):
+            results.append((item, await _patient(ctx, item)))
+        elif isinstance(item, PreparedEcho):
+            results.append((item, await _echo(ctx, item)))
+        else:
+            if item.tag is not None:
+                await tx.settle_tag(item.tag, now)
+            results.append((item, Decision.STATUS))
+    return results

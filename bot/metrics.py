@@ -1,0 +1,70 @@
+"""Prometheus metrics (SPEC §7). Labels carry channel names and fixed words, never identifiers."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """One registry per app, so several apps (tests, replicas in one process) never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.webhooks = Counter(
+            "practice_bot_webhooks",
+            "Webhook POSTs by channel and HTTP status.",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "practice_bot_events",
+            "Webhook events by channel, kind and ingest decision.",
+            ["channel", "kind", "decision"],
+            registry=self.registry,
+        )
+        self.replies = Counter(
+            "practice_bot_replies",
+            "Reply jobs ended, by channel and outcome.",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.graph_errors = Counter(
+            "practice_bot_graph_errors",
+            "Failed Graph API send attempts by channel and error class.",
+            ["channel", "class"],
+            registry=self.registry,
+        )
+        self.ambiguous_resends = Counter(
+            "practice_bot_ambiguous_resends",
+            "Sends repeated once because an earlier attempt may or may not have reached Meta.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.send_seconds = Histogram(
+            "practice_bot_send_seconds",
+            "Time of one Graph API send, retries included.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "practice_bot_queue_depth",
+            "Reply jobs not yet ended.",
+            registry=self.registry,
+        )
+        self.template_reloads = Counter(
+            "practice_bot_template_reloads",
+            "Template reloads by result (ok, failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.log_keys_dropped = Counter(
+            "practice_bot_log_keys_dropped",
+            "Log fields dropped by the allow-list (a key nobody reviewed).",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,83 @@
+"""Keyed pseudonyms for contacts and message ids, and sealing of pending recipient ids.
+
+Pseudonym of a sender (SPEC §6): the first 32 lowercase hex characters of
+HMAC-SHA256(key=PSEUDONYM_KEY, message="{channel}:{id}"), WhatsApp phone numbers reduced to
+digits. Message ids are hashed under their own domain, because a WhatsApp ``wamid`` embeds
+the sender's phone number. Raw recipient ids live only inside pending jobs, sealed with
+AES-GCM under a key derived from the same secret, and are erased when the job ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bot.events import Channel, ContactKind
+
+__all__ = ["Keyring", "normalise_contact_id"]
+
+_PHONE_CHARS = re.compile(r"[+\d\s().-]+")
+_NON_DIGITS = re.compile(r"\D")
+_NONCE_BYTES = 12
+
+
+def normalise_contact_id(channel: Channel, contact_id: str, kind: ContactKind | None = None) -> str:
+    """The id as pseudonymised: WhatsApp phone numbers reduced to digits, others as given.
+
+    ``kind`` is known for ids from webhooks; for an id typed by a person (``contacts forget``)
+    a WhatsApp id made only of phone characters is treated as a phone number.
+    """
+    if channel is not Channel.WHATSAPP:
+        return contact_id
+    is_phone = (
+        kind is ContactKind.PHONE
+        if kind is not None
+        else _PHONE_CHARS.fullmatch(contact_id) is not None
+    )
+    return _NON_DIGITS.sub("", contact_id) if is_phone else contact_id
+
+
+class Keyring:
+    """Everything keyed by ``PSEUDONYM_KEY``; the key itself is never exposed."""
+
+    __slots__ = ("_aead", "_key")
+
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode("utf-8")
+        sealing_key = hmac.new(self._key, b"practice-bot recipient sealing v1", hashlib.sha256)
+        self._aead = AESGCM(sealing_key.digest())
+
+    def __repr__(self) -> str:
+        return "Keyring(<hidden>)"
+
+    def _mac(self, message: str) -> str:
+        data = message.encode("utf-8", errors="surrogatepass")
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]
+
+    def contact(self, channel: Channel, contact_id: str, kind: ContactKind | None = None) -> str:
+        """The pseudonym of a sender, exactly as SPEC §6 defines it."""
+        return self._mac(f"{channel.value}:{normalise_contact_id(channel, contact_id, kind)}")
+
+    def message(self, channel: Channel, message_id: str) -> str:
+        """Keyed hash of a platform message id (dedupe and echo recognition)."""
+        return self._mac(f"msgid\x00{channel.value}:{message_id}")
+
+    def event(self, channel: Channel, contact: str, kind: str, timestamp: float) -> str:
+        """Dedupe key of an event without a message id: channel, sender, kind and timestamp."""
+        return self._mac(f"event\x00{channel.value}:{contact}:{kind}:{timestamp!r}")
+
+    def seal(self, recipient_id: str, tag: str) -> bytes:
+        """AES-GCM encryption of a raw recipient id, bound to its job's tag."""
+        nonce = os.urandom(_NONCE_BYTES)
+        data = recipient_id.encode("utf-8", errors="surrogatepass")
+        return nonce + self._aead.encrypt(nonce, data, tag.encode("ascii"))
+
+    def unseal(self, sealed: bytes, tag: str) -> str:
+        """The raw recipient id sealed by :meth:`seal` for the same ``tag``."""
+        nonce, ciphertext = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+        data = self._aead.decrypt(nonce, ciphertext, tag.encode("ascii"))
+        return data.decode("utf-8", errors="surrogatepass")

@@ -1,0 +1,314 @@
+"""The reply worker: claims due jobs from the store, renders, sends, and ends them.
+
+The queue lives in the store, so a restart resumes where the last process stopped. A send
+that may have reached Meta without an answer (timeout or reset after the request was written,
+or a process that died mid-send) is *ambiguous*: the worker waits ``settle_window`` seconds for
+a status webhook or echo carrying the job's tag, and only then sends once more, counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+from cryptography.exceptions import InvalidTag
+
+from bot.adapter import Adapter, Outbound, SendConfig
+from bot.errors import DeliveryError, ErrorClass, StoreUnavailable
+from bot.events import Channel
+from bot.metrics import Metrics
+from bot.pseudonym import Keyring
+from bot.replies import Reply
+from bot.store import Job, JobState, Outcome, Store
+
+__all__ = ["RateLimiter", "ReplyWorker", "SendResultLike", "Sender"]
+
+log = structlog.get_logger("bot.worker")
+
+SETTLE_WINDOW = 120.0  # SPEC §5: an ambiguous send is settled within 120 s or resent once
+REQUEUE_BASE = 15.0  # first delay after a send ran out of in-process retries
+REQUEUE_MAX = 600.0
+
+
+class SendResultLike(Protocol):
+    """What a successful send returns."""
+
+    @property
+    def message_id(self) -> str | None: ...
+
+
+class Sender(Protocol):
+    """The Graph client as the worker uses it; ``on_error`` is called per failed attempt."""
+
+    async def send(
+        self, outbound: Outbound, *, on_error: Callable[[ErrorClass], None] | None = None
+    ) -> SendResultLike: ...
+
+
+Renderer = Callable[[Channel, datetime], Reply]
+
+
+class RateLimiter:
+    """Spaces sends evenly: at most ``rate`` per second (Meta's per-number throughput)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait for the next free slot."""
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self._interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+def requeue_delay(attempts: int, retry_after: float | None) -> float:
+    """Later due time for a job whose send ran out of attempts: jittered, capped, ≥ Retry-After."""
+    exp: float = min(REQUEUE_MAX, REQUEUE_BASE * 2.0 ** max(0, attempts - 1))
+    jittered = exp / 2 + random.uniform(0, exp / 2)  # noqa: S311 - jitter, not cryptography
+    return max(jittered, retry_after or 0.0)
+
+
+class ReplyWorker:
+    """One per process; any number may share a store (leases keep them apart)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sender: Sender,
+        adapters: Mapping[Channel, Adapter],
+        render: Renderer,
+        send_configs: Mapping[Channel, SendConfig],
+        keyring: Keyring,
+        metrics: Metrics,
+        max_age: float,
+        rates: Mapping[Channel, float],
+        clock: Callable[[], float] = time.time,
+        lease: float = 90.0,
+        max_inflight: int = 32,
+        poll_interval: float = 1.0,
+        settle_window: float = SETTLE_WINDOW,
+    ) -> None:
+        self.owner = uuid.uuid4().hex[:12]
+        self._store = store
+        self._sender = sender
+        self._adapters = adapters
+        self._render = render
+        self._configs = send_configs
+        self._keyring = keyring
+        self._metrics = metrics
+        self._max_age = max_age
+        self._limiters = {channel: RateLimiter(rate) for channel, rate in rates.items()}
+        self._clock = clock
+        self._lease = lease
+        self._max_inflight = max_inflight
+        self._poll = poll_interval
+        self._settle = settle_window
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._last_depth = 0.0
+
+    def wake(self) -> None:
+        """New jobs were recorded: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and process jobs until :meth:`stop`."""
+        while not self._stopping:
+            claimed = 0
+            free = self._max_inflight - len(self._inflight)
+            if free > 0:
+                claimed = await self._claim(free)
+            await self._update_depth()
+            if claimed == 0 or len(self._inflight) >= self._max_inflight:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+
+    async def stop(self, timeout: float = 8.0) -> None:
+        """Stop claiming, let in-flight sends finish (bounded), release remaining leases."""
+        self._stopping = True
+        self._wake.set()
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        try:
+            await self._store.release(self.owner)
+        except StoreUnavailable:
+            log.warning("worker_release_failed")
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Process until no job is due and nothing is in flight (tests and the CLI)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            claimed = await self._claim(self._max_inflight - len(self._inflight))
+            if self._inflight:
+                await asyncio.wait(set(self._inflight))
+            elif claimed == 0:
+                return
+
+    async def _claim(self, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        try:
+            jobs = await self._store.claim(self.owner, self._clock(), limit, self._lease)
+        except StoreUnavailable:
+            log.warning("worker_claim_failed")
+            return 0
+        for job in jobs:
+            task = asyncio.create_task(self._process(job))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(jobs)
+
+    async def _update_depth(self) -> None:
+        now = time.monotonic()
+        if now - self._last_depth < 1.0:
+            return
+        self._last_depth = now
+        try:
+            self._metrics.queue_depth.set(await self._store.queue_depth())
+        except StoreUnavailable:
+            return
+
+    async def _finish(self, job: Job, outcome: Outcome, sent_key: str | None = None) -> None:
+        await self._store.finish(job, outcome, self._clock(), sent_key)
+        self._metrics.replies.labels(job.channel.value, outcome.value).inc()
+        log.info("reply_ended", channel=job.channel.value, job=job.id, outcome=outcome.value)
+
+    async def _process(self, job: Job) -> None:
+        try:
+            await self._process_job(job)
+        except StoreUnavailable:
+            # The lease expires and another pass picks the job up; nothing is lost.
+            log.warning("worker_store_unavailable", channel=job.channel.value, job=job.id)
+        except Exception:  # a bug must not kill the worker; the job stays queued
+            log.error(
+                "worker_unexpected_error", channel=job.channel.value, job=job.id, exc_info=True
+            )
+            await self._requeue(job, None)
+
+    async def _requeue(self, job: Job, retry_after: float | None) -> None:
+        delay = requeue_delay(job.attempts, retry_after)
+        try:
+            await self._store.reschedule(
+                job.id, self.owner, self._clock() + delay, JobState.PENDING
+            )
+        except StoreUnavailable:
+            return
+        log.info("reply_requeued", channel=job.channel.value, job=job.id, due_in_s=round(delay))
+
+    async def _process_job(self, job: Job) -> None:
+        now = self._clock()
+        resend = False
+        if job.state in (JobState.SENDING, JobState.AMBIGUOUS):
+            # An earlier attempt may have reached Meta: settle it before sending again.
+            if job.settled:
+                await self._finish(job, Outcome.AMBIGUOUS if job.resent else Outcome.REPLIED)
+                return
+            settle_by = (job.send_started_at or now) + self._settle
+            if now < settle_by:
+                await self._store.reschedule(job.id, self.owner, settle_by, JobState.AMBIGUOUS)
+                return
+            if job.resent:
+                await self._finish(job, Outcome.AMBIGUOUS)  # never a third send
+                return
+            resend = True
+        if now - job.received_at > self._max_age:
+            await self._finish(job, Outcome.STALE)
+            return
+        config = self._configs.get(job.channel)
+        if config is None or job.recipient is None:
+            await self._finish(job, Outcome.FAILED)
+            return
+        reply = self._render(job.channel, datetime.fromtimestamp(now, UTC))
+        if config.token is None:
+            await self._finish(job, Outcome.DRY_RUN)
+            return
+        try:
+            recipient = self._keyring.unseal(job.recipient, job.tag)
+        except InvalidTag:
+            log.error(
+                "recipient_unreadable",
+                channel=job.channel.value,
+                job=job.id,
+                reason="PSEUDONYM_KEY changed since the job was queued",
+            )
+            await self._finish(job, Outcome.FAILED)
+            return
+        outbound = self._adapters[job.channel].build_send(
+            reply,
+            config=config,
+            recipient_id=recipient,
+            contact_kind=job.contact_kind,
+            tag=job.tag,
+        )
+        limiter = self._limiters.get(job.channel)
+        if limiter is not None:
+            await limiter.acquire()
+        if not await self._store.begin_send(job.id, self.owner, self._clock(), resend=resend):
+            return  # the lease was lost to another worker
+        if resend:
+            self._metrics.ambiguous_resends.labels(job.channel.value).inc()
+            log.warning("ambiguous_resend", channel=job.channel.value, job=job.id)
+        await self._send(job, outbound, resend=resend)
+
+    async def _send(self, job: Job, outbound: Outbound, *, resend: bool) -> None:
+        started = time.perf_counter()
+        errors = self._metrics.graph_errors
+
+        def count(error_class: ErrorClass) -> None:
+            errors.labels(job.channel.value, error_class.value).inc()
+
+        try:
+            result = await self._sender.send(outbound, on_error=count)
+        except DeliveryError as error:
+            await self._delivery_failed(job, error)
+            return
+        finally:
+            self._metrics.send_seconds.observe(time.perf_counter() - started)
+        sent_key = (
+            self._keyring.message(job.channel, result.message_id) if result.message_id else None
+        )
+        await self._finish(job, Outcome.AMBIGUOUS if resend else Outcome.REPLIED, sent_key)
+
+    async def _delivery_failed(self, job: Job, error: DeliveryError) -> None:
+        fields = {
+            "channel": job.channel.value,
+            "job": job.id,
+            "error_class": error.error_class.value,
+            "code": getattr(error, "code", None),
+            "subcode": getattr(error, "subcode", None),
+            "http_status": getattr(error, "status", None),
+        }
+        if error.ambiguous:
+            log.warning("send_ambiguous", **fields)
+            settle_by = self._clock() + self._settle
+            await self._store.reschedule(job.id, self.owner, settle_by, JobState.AMBIGUOUS)
+            return
+        if error.error_class is ErrorClass.ALERT:
+            log.error("send_alert", **fields)
+            await self._finish(job, Outcome.FAILED)
+            return
+        if error.error_class is ErrorClass.PERMANENT:
+            log.warning("send_failed", **fields)
+            await self._finish(job, Outcome.FAILED)
+            return
+        log.warning("send_deferred", **fields)
+        await self._requeue(job, error.retry_after)

@@ -1,0 +1,159 @@
+"""The real service on a loopback port, wired to a fake Graph API, for end-to-end tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import Runtime, create_app, runtime_key
+from bot.settings import Settings
+from bot.store import Store
+from bot.templates import LiveTemplates
+from tests.helpers.fake_graph import DEFAULT_TOKEN
+from tests.helpers.signing import sign
+
+__all__ = [
+    "APP_ID",
+    "APP_SECRET",
+    "FIXTURE_TIME",
+    "IG_ID",
+    "PAGE_ID",
+    "PHONE_NUMBER_ID",
+    "VERIFY_TOKEN",
+    "Clock",
+    "Service",
+    "make_settings",
+    "running_service",
+]
+
+REPO = Path(__file__).resolve().parents[2]
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+APP_ID = "1111111111111111"
+PHONE_NUMBER_ID = "109876543210987"
+PAGE_ID = "200000000000001"
+IG_ID = "17841400000000001"
+PSEUDONYM_KEY = "test-pseudonym-key-with-at-least-32-characters"
+# Fixture messages carry this Unix time (2026-01-01 10:00 UTC); tests run the clock just after.
+FIXTURE_TIME = 1767261600.0
+
+
+@dataclass
+class Clock:
+    """A settable wall clock (Unix seconds) injected into the app and the worker."""
+
+    now: float = FIXTURE_TIME + 60
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
+def make_settings(
+    tmp_path: Path, graph_url: str = "http://127.0.0.1:9", **overrides: Any
+) -> Settings:
+    """Settings for a test: all three channels sending to ``graph_url``, data under tmp_path."""
+    templates = tmp_path / "templates"
+    if not templates.exists():
+        shutil.copytree(REPO / "templates", templates)
+    values: dict[str, Any] = {
+        "meta_app_secret": APP_SECRET,
+        "meta_verify_token": VERIFY_TOKEN,
+        "meta_app_id": APP_ID,
+        "graph_api_url": graph_url,
+        "instagram_api_url": graph_url,
+        "whatsapp_phone_number_id": PHONE_NUMBER_ID,
+        "whatsapp_access_token": DEFAULT_TOKEN,
+        "messenger_page_id": PAGE_ID,
+        "messenger_page_access_token": DEFAULT_TOKEN,
+        "instagram_account_id": IG_ID,
+        "instagram_access_token": DEFAULT_TOKEN,
+        "practice_name": "Test Dental Practice",
+        "practice_phone": "+44 20 7946 0000",
+        "practice_email": "hello@test-dental.example",
+        "practice_booking_url": "https://test-dental.example/book",
+        "pseudonym_key": PSEUDONYM_KEY,
+        "database_url": f"sqlite:///{tmp_path}/data/practice-bot.sqlite3",
+        "templates_dir": templates,
+        "log_format": "json",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class Service:
+    """A running app and a client that signs what it posts."""
+
+    client: TestClient[web.Request, None]
+    app: web.Application
+    clock: Clock
+    secret: str = APP_SECRET
+    posted: list[bytes] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The app's runtime objects (store, worker, metrics)."""
+        return self.app[runtime_key]
+
+    @property
+    def store(self) -> Store:
+        """The app's store."""
+        return self.runtime.store
+
+    async def post(
+        self, body: bytes | dict[str, Any], *, secret: str | None = None
+    ) -> ClientResponse:
+        """POST a signed webhook body."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.posted.append(raw)
+        headers = {"X-Hub-Signature-256": sign(raw, secret or self.secret)}
+        # aiohttp warns about large raw bytes bodies; a stream sends the same bytes.
+        data: bytes | io.BytesIO = io.BytesIO(raw) if len(raw) > 1_000_000 else raw
+        return await self.client.post("/webhook", data=data, headers=headers)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Let the worker send everything that is due now."""
+        worker = self.runtime.worker
+        assert worker is not None
+        await worker.drain(timeout)
+
+
+@asynccontextmanager
+async def running_service(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    store: Store | None = None,
+    run_worker: bool = True,
+    worker_options: dict[str, Any] | None = None,
+) -> AsyncIterator[Service]:
+    """Start the real app on loopback; stop it (and its worker) on exit."""
+    clock = clock if clock is not None else Clock()
+    templates = LiveTemplates(settings.templates_dir, settings.practice(), settings.schedule())
+    options = {"poll_interval": 0.05, **(worker_options or {})}
+    app = create_app(
+        settings,
+        templates=templates,
+        store=store,
+        clock=clock,
+        run_worker=run_worker,
+        worker_options=options,
+        template_poll=0.05,
+    )
+    async with TestServer(app) as server:
+        client: TestClient[web.Request, None] = TestClient(server)
+        async with client:
+            yield Service(client=client, app=app, clock=clock)

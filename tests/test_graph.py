@@ -1,0 +1,675 @@
+"""The Graph client, Meta's error classification, and the fake Graph API they are tested against."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from structlog.testing import capture_logs
+
+from adapters._meta.errors import TABLE, classify, parse_error_body, retry_after_seconds
+from adapters._meta.graph import GraphClient, RetryPolicy, SendResult, new_session
+from bot.adapter import Outbound
+from bot.errors import DeliveryError, ErrorClass, GraphError
+from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
+
+T = ErrorClass.TRANSIENT
+R = ErrorClass.RATE_LIMITED
+P = ErrorClass.PERMANENT
+A = ErrorClass.ALERT
+
+TOKEN = "EAAG-test-token-not-real"
+PHONE_ID = "106540352242922"
+WA_BODY: dict[str, Any] = {
+    "messaging_product": "whatsapp",
+    "recipient_type": "individual",
+    "to": "447700900123",
+    "type": "text",
+    "text": {"body": "Automatic reply: we will call you back — Zoë", "preview_url": False},
+    "biz_opaque_callback_data": "job-7f3a",
+}
+MESSENGER_BODY: dict[str, Any] = {
+    "recipient": {"id": "6789012345678901"},
+    "messaging_type": "RESPONSE",
+    "message": {"text": "Automatic reply", "metadata": "job-7f3a"},
+}
+FAST = RetryPolicy(
+    max_attempts=4, initial=0.01, max_wait=0.02, jitter=0.0, deadline=10.0, max_retry_after=10.0
+)
+
+
+class Sleeps:
+    """An injected sleep that records what it was asked for and returns at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraph]:
+    """A running fake Graph API that accepts ``TOKEN``."""
+    async with FakeGraph(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The shared session, shaped as in production."""
+    async with new_session() as shared:
+        yield shared
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """The recorded sleeps of one test."""
+    return Sleeps()
+
+
+@pytest.fixture
+def client(session: aiohttp.ClientSession, sleeps: Sleeps) -> GraphClient:
+    """A client with tiny waits and a recorded sleep."""
+    return GraphClient(session, policy=FAST, sleep=sleeps)
+
+
+def wa_send(graph: FakeGraph, *, token: str = TOKEN) -> Outbound:
+    """A WhatsApp text send to the fake."""
+    return Outbound(url=graph.messages_url(PHONE_ID), token=token, body=WA_BODY)
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# -- classification ------------------------------------------------------------------------
+
+ROW_CASES = [
+    pytest.param(code, subcode, rule.error_class, id=f"{code}/{subcode}")
+    for (code, subcode), rule in TABLE.items()
+]
+
+
+@pytest.mark.parametrize(("code", "subcode", "expected"), ROW_CASES)
+def test_classify_every_table_row(
+    code: int | None, subcode: int | None, expected: ErrorClass
+) -> None:
+    """Each row decides its own (code, subcode), whatever the HTTP status says."""
+    lookup_code = 987654 if code is None else code  # a subcode row rules with any code
+    assert classify(400, lookup_code, subcode) is expected
+    assert classify(503, lookup_code, subcode) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "subcode", "expected"),
+    [
+        (10, 2018278, P),
+        (10, 2534022, P),
+        (10, None, A),
+        (10, 1357, A),
+        (190, None, A),
+        (190, 463, A),
+        (200, None, A),
+        (230, None, A),
+        (299, None, A),
+        (0, None, A),
+        (368, None, A),
+        (130497, None, A),
+        (131031, None, A),
+        (131042, None, A),
+        (131045, None, A),
+        (131037, None, A),
+        (131026, None, P),
+        (131047, None, P),
+        (131049, None, P),
+        (131050, None, P),
+        (130403, None, P),
+        (551, 1545041, P),
+        (100, None, P),
+        (100, 2018001, P),
+        (100, 2534014, P),
+        (33, None, P),
+        (131008, None, P),
+        (131009, None, P),
+        (131021, None, P),
+        (1, None, T),
+        (2, None, T),
+        (131000, None, T),
+        (131016, None, T),
+        (1200, None, T),
+        (131057, None, T),
+        (4, None, R),
+        (4, 1234567, R),
+        (4, 2018354, P),
+        (80007, None, R),
+        (130429, None, R),
+        (131056, None, R),
+        (613, None, R),
+    ],
+)
+def test_classify_matches_the_spec_list(
+    code: int, subcode: int | None, expected: ErrorClass
+) -> None:
+    """The classes the brief and SPEC §5 name for Meta's codes."""
+    assert classify(400, code, subcode) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(429, R), (500, T), (502, T), (503, T), (504, T), (400, P), (401, P), (403, P), (404, P)],
+)
+def test_classify_without_code_uses_http_status(status: int, expected: ErrorClass) -> None:
+    """With no Graph code, 429 is rate-limited, 5xx transient, other 4xx permanent."""
+    assert classify(status, None, None) is expected
+
+
+@pytest.mark.parametrize(("status", "expected"), [(429, R), (503, T), (400, P)])
+def test_classify_unknown_code_uses_http_status(status: int, expected: ErrorClass) -> None:
+    """A code missing from the table falls back to the status, as if there were none."""
+    assert classify(status, 999_999, 424_242) is expected
+
+
+def test_classify_table_rows_all_give_a_reason() -> None:
+    """Every row documents why it has its class."""
+    assert all(rule.reason.strip() for rule in TABLE.values())
+
+
+# -- error bodies ----------------------------------------------------------------------------
+
+
+def test_parse_error_body_reads_code_and_subcode() -> None:
+    """Meta's error body yields its code and subcode."""
+    raw = (
+        b'{"error":{"message":"(#10) This message is sent outside of allowed window.",'
+        b'"type":"OAuthException","code":10,"error_subcode":2018278,"fbtrace_id":"AbC"}}'
+    )
+    assert parse_error_body(raw) == (10, 2018278)
+
+
+def test_parse_error_body_code_without_subcode() -> None:
+    """A WhatsApp body without a subcode gives None for it."""
+    raw = (
+        b'{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException",'
+        b'"code":130429,"error_data":{"messaging_product":"whatsapp","details":"x"}}}'
+    )
+    assert parse_error_body(raw) == (130429, None)
+
+
+def test_parse_error_body_accepts_numeric_strings() -> None:
+    """A code sent as a decimal string is still read."""
+    assert parse_error_body(b'{"error":{"code":"613","error_subcode":"7"}}') == (613, 7)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"<html>502 Bad Gateway</html>",
+        b"\xff\xfe\x00garbage",
+        b"null",
+        b"[1, 2]",
+        b'"error"',
+        b'{"error": "broken"}',
+        b'{"error": null}',
+        b'{"err": {"code": 4}}',
+        b'{"error": {"code": true}}',
+        b'{"error": {"code": 4.5}}',
+        b'{"error": {"code": -3}}',
+        b'{"error": {"code": "4 "}}',
+        b'{"error": {"code": "\xd9\xa4"}}',
+        b'{"error": {"code": 99999999999999999999}}',
+        b'{"error": {"code": NaN}}',
+        b'{"error": {"code": ' + b"9" * 5000 + b"}}",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_parse_error_body_garbage_gives_nothing(raw: bytes) -> None:
+    """Anything that is not a well-formed Graph error yields no code at all."""
+    assert parse_error_body(raw) == (None, None)
+
+
+def test_parse_error_body_keeps_subcode_when_code_is_garbage() -> None:
+    """Fields are read independently: a bad code does not lose a good subcode."""
+    assert parse_error_body(b'{"error":{"code":"x","error_subcode":2534022}}') == (None, 2534022)
+
+
+# -- Retry-After -----------------------------------------------------------------------------
+
+NOW = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
+
+
+def test_retry_after_seconds_reads_delta_seconds() -> None:
+    """``Retry-After: 7`` is seven seconds."""
+    assert retry_after_seconds({"Retry-After": "7"}) == 7.0
+
+
+def test_retry_after_seconds_is_case_insensitive() -> None:
+    """A plain dict with a lower-case header name still works."""
+    assert retry_after_seconds({"retry-after": " 3 "}) == 3.0
+
+
+def test_retry_after_seconds_reads_http_date() -> None:
+    """An HTTP date 30 s ahead of now is 30 seconds."""
+    header = format_datetime(NOW + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds({"Retry-After": header}, now=NOW) == 30.0
+
+
+def test_retry_after_seconds_past_date_is_zero() -> None:
+    """A date already gone asks for no wait."""
+    header = format_datetime(NOW - timedelta(minutes=5), usegmt=True)
+    assert retry_after_seconds({"Retry-After": header}, now=NOW) == 0.0
+
+
+def test_retry_after_seconds_is_capped() -> None:
+    """An absurd request is cut to the cap."""
+    assert retry_after_seconds({"Retry-After": "99999999999"}, cap=60.0) == 60.0
+
+
+@pytest.mark.parametrize("value", ["", "soon", "-5", "1.5", "Mon, 99 Foo 2026", "9" * 100])
+def test_retry_after_seconds_garbage_is_none(value: str) -> None:
+    """Unreadable values are ignored."""
+    assert retry_after_seconds({"Retry-After": value}, now=NOW) is None
+
+
+def test_retry_after_seconds_absent_is_none() -> None:
+    """No header, no wait."""
+    assert retry_after_seconds({"Content-Type": "application/json"}) is None
+
+
+# -- the client against the fake ----------------------------------------------------------
+
+
+async def test_send_whatsapp_returns_wamid(graph: FakeGraph, client: GraphClient) -> None:
+    """A WhatsApp send returns the wamid of Meta's answer."""
+    result = await client.send(wa_send(graph))
+    assert result.message_id is not None
+    assert result.message_id.startswith("wamid.")
+
+
+async def test_send_messenger_returns_message_id(graph: FakeGraph, client: GraphClient) -> None:
+    """A Messenger / Instagram send returns Meta's ``message_id``."""
+    outbound = Outbound(url=graph.messages_url("me"), token=TOKEN, body=MESSENGER_BODY)
+    result = await client.send(outbound)
+    assert result.message_id is not None
+    assert result.message_id.startswith("m_")
+
+
+async def test_send_posts_bearer_token_and_exact_json(
+    graph: FakeGraph, client: GraphClient
+) -> None:
+    """The request carries the bearer token and exactly the adapter's JSON body."""
+    await client.send(wa_send(graph))
+    [request] = graph.requests
+    assert request.method == "POST"
+    assert request.path == f"/v25.0/{PHONE_ID}/messages"
+    assert request.authorization == f"Bearer {TOKEN}"
+    assert request.content_type == "application/json"
+    assert request.json == WA_BODY
+
+
+async def test_send_two_sends_get_distinct_ids(graph: FakeGraph, client: GraphClient) -> None:
+    """The fake hands out a new message id per send, like Meta."""
+    first = await client.send(wa_send(graph))
+    second = await client.send(wa_send(graph))
+    assert first.message_id != second.message_id
+
+
+async def test_send_success_without_json_has_no_id(graph: FakeGraph, client: GraphClient) -> None:
+    """A 2xx whose body is not JSON is still a success, without a message id."""
+    graph.script(Action.ok(body=b"OK"))
+    assert await client.send(wa_send(graph)) == SendResult(None)
+
+
+async def test_send_wrong_token_is_alert_190(graph: FakeGraph, client: GraphClient) -> None:
+    """A wrong token gets Meta's 401 / code 190, classed alert and not retried."""
+    with pytest.raises(GraphError) as caught:
+        await client.send(wa_send(graph, token="expired-token"))
+    assert (caught.value.status, caught.value.code) == (401, 190)
+    assert caught.value.error_class is A
+    assert len(graph.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_send_server_error_then_success_is_retried(
+    graph: FakeGraph, client: GraphClient, sleeps: Sleeps, status: int
+) -> None:
+    """A 5xx is resent and exactly one success lands."""
+    graph.script(Action.error(status), Action.ok())
+    errors: list[ErrorClass] = []
+    result = await client.send(wa_send(graph), on_error=errors.append)
+    assert result.message_id is not None
+    assert len(graph.requests) == 2
+    assert errors == [T]
+    assert len(sleeps.calls) == 1
+
+
+async def test_send_transient_graph_code_is_retried(graph: FakeGraph, client: GraphClient) -> None:
+    """A transient Graph code in a 400 answer (131000) is resent."""
+    graph.script(Action.error(400, 131000), Action.ok())
+    await client.send(wa_send(graph))
+    assert len(graph.requests) == 2
+
+
+async def test_send_rate_limited_waits_retry_after(
+    graph: FakeGraph, client: GraphClient, sleeps: Sleeps
+) -> None:
+    """429 / 130429 with ``Retry-After: 3`` waits three seconds, then resends."""
+    graph.script(Action.error(429, 130429, retry_after=3), Action.ok())
+    await client.send(wa_send(graph))
+    assert sleeps.calls == [3.0]
+    assert len(graph.requests) == 2
+
+
+async def test_send_pair_rate_limit_waits_meta_minimum(
+    graph: FakeGraph, client: GraphClient, sleeps: Sleeps
+) -> None:
+    """131056 without ``Retry-After`` still waits Meta's 6 s for the same user."""
+    graph.script(Action.error(400, 131056), Action.ok())
+    await client.send(wa_send(graph))
+    assert sleeps.calls == [6.0]
+
+
+async def test_send_backoff_grows_and_is_capped(
+    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
+) -> None:
+    """Waits double from ``initial`` and never pass ``max_wait``."""
+    policy = RetryPolicy(max_attempts=5, initial=0.01, max_wait=0.03, jitter=0.0, deadline=10.0)
+    client = GraphClient(session, policy=policy, sleep=sleeps)
+    graph.script(*[Action.error(503)] * 4)
+    await client.send(wa_send(graph))
+    assert sleeps.calls == pytest.approx([0.01, 0.02, 0.03, 0.03])
+
+
+async def test_send_retry_after_beyond_limit_is_not_retried(
+    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
+) -> None:
+    """A ``Retry-After`` longer than ``max_retry_after`` goes back to the caller with its wait."""
+    policy = RetryPolicy(initial=0.01, max_wait=0.02, jitter=0.0, max_retry_after=5.0)
+    client = GraphClient(session, policy=policy, sleep=sleeps)
+    graph.script(Action.error(429, 4, retry_after=120))
+    with pytest.raises(GraphError) as caught:
+        await client.send(wa_send(graph))
+    assert caught.value.error_class is R
+    assert caught.value.retry_after == 120.0
+    assert sleeps.calls == []
+    assert len(graph.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(400, 131026, None), (400, 131047, None), (400, 10, 2018278), (400, 551, 1545041)],
+    ids=str,
+)
+async def test_send_permanent_error_is_not_retried(
+    graph: FakeGraph, client: GraphClient, sleeps: Sleeps, case: tuple[int, int, int | None]
+) -> None:
+    """Permanent answers end the send after one request."""
+    status, code, subcode = case
+    graph.script(Action.error(status, code, subcode))
+    with pytest.raises(GraphError) as caught:
+        await client.send(wa_send(graph))
+    assert caught.value.error_class is P
+    assert (caught.value.code, caught.value.subcode) == (code, subcode)
+    assert len(graph.requests) == 1
+    assert sleeps.calls == []
+
+
+@pytest.mark.parametrize(("status", "code"), [(401, 190), (403, 10), (403, 200)])
+async def test_send_alert_error_is_not_retried(
+    graph: FakeGraph, client: GraphClient, sleeps: Sleeps, status: int, code: int
+) -> None:
+    """Token and permission errors are alerts, sent once."""
+    graph.script(Action.error(status, code))
+    with pytest.raises(GraphError) as caught:
+        await client.send(wa_send(graph))
+    assert caught.value.error_class is A
+    assert not caught.value.ambiguous
+    assert len(graph.requests) == 1
+    assert sleeps.calls == []
+
+
+async def test_send_graph_error_keeps_no_message_text(
+    graph: FakeGraph, client: GraphClient
+) -> None:
+    """Meta's message text and our token never reach the exception."""
+    graph.script(Action.error(400, 100, message="Param to must be Jane Doe +447700900123"))
+    with pytest.raises(GraphError) as caught:
+        await client.send(wa_send(graph))
+    shown = f"{caught.value!s} {caught.value!r} {vars(caught.value)}"
+    for secret in ("Jane", "447700900123", TOKEN, "Zoë"):
+        assert secret not in shown
+
+
+async def test_send_reset_after_write_is_ambiguous(
+    graph: FakeGraph, client: GraphClient, sleeps: Sleeps
+) -> None:
+    """A connection closed after the request was read is ambiguous and not resent."""
+    graph.script(Action.reset())
+    errors: list[ErrorClass] = []
+    with pytest.raises(DeliveryError) as caught:
+        await client.send(wa_send(graph), on_error=errors.append)
+    assert caught.value.ambiguous
+    assert caught.value.error_class is T
+    assert not isinstance(caught.value, GraphError)
+    assert len(graph.requests) == 1
+    assert sleeps.calls == []
+    assert errors == [T]
+
+
+@pytest.mark.parametrize(
+    "client_timeout",
+    [
+        aiohttp.ClientTimeout(total=5, connect=1, sock_read=0.2),
+        aiohttp.ClientTimeout(total=0.3, connect=0.2),
+    ],
+    ids=["sock_read", "total"],
+)
+async def test_send_hang_beyond_timeout_is_ambiguous(
+    graph: FakeGraph, sleeps: Sleeps, client_timeout: aiohttp.ClientTimeout
+) -> None:
+    """A read timeout after the request was written is ambiguous and not resent."""
+    graph.script(Action.hang())
+    async with new_session(timeout=client_timeout) as session:
+        client = GraphClient(session, policy=FAST, sleep=sleeps)
+        with pytest.raises(DeliveryError) as caught:
+            await client.send(wa_send(graph))
+    assert caught.value.ambiguous
+    assert len(graph.requests) == 1
+    assert sleeps.calls == []
+
+
+async def test_send_connection_refused_is_retried_then_not_ambiguous(
+    session: aiohttp.ClientSession, sleeps: Sleeps
+) -> None:
+    """Nothing listening: every attempt is made, and the final error is not ambiguous."""
+    errors: list[ErrorClass] = []
+    policy = RetryPolicy(max_attempts=3, initial=0.01, max_wait=0.02, jitter=0.0)
+    client = GraphClient(session, policy=policy, sleep=sleeps, on_error=errors.append)
+    url = f"http://127.0.0.1:{free_port()}/v25.0/{PHONE_ID}/messages"
+    with pytest.raises(DeliveryError) as caught:
+        await client.send(Outbound(url=url, token=TOKEN, body=WA_BODY))
+    assert not caught.value.ambiguous
+    assert caught.value.error_class is T
+    assert errors == [T, T, T]
+    assert len(sleeps.calls) == 2
+
+
+async def test_send_attempts_are_capped(
+    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
+) -> None:
+    """A server that always fails gets ``max_attempts`` requests, then the last error."""
+    graph.decide = lambda _request: Action.error(503, 2)
+    policy = RetryPolicy(max_attempts=3, initial=0.01, max_wait=0.02, jitter=0.0)
+    client = GraphClient(session, policy=policy, sleep=sleeps)
+    with pytest.raises(GraphError) as caught:
+        await client.send(wa_send(graph))
+    assert (caught.value.status, caught.value.code) == (503, 2)
+    assert not caught.value.ambiguous
+    assert len(graph.requests) == 3
+
+
+async def test_send_deadline_stops_retries(
+    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
+) -> None:
+    """No attempt starts once its wait would pass the deadline."""
+    graph.decide = lambda _request: Action.error(503)
+    policy = RetryPolicy(max_attempts=10, initial=0.5, max_wait=1.0, jitter=0.0, deadline=0.2)
+    client = GraphClient(session, policy=policy, sleep=sleeps)
+    with pytest.raises(GraphError):
+        await client.send(wa_send(graph))
+    assert len(graph.requests) == 1
+    assert sleeps.calls == []
+
+
+async def test_send_deadline_counts_real_time(
+    graph: FakeGraph, session: aiohttp.ClientSession
+) -> None:
+    """Slow answers use up the deadline too, with real sleeps."""
+    graph.decide = lambda _request: Action.error(503, delay=0.15)
+    policy = RetryPolicy(max_attempts=10, initial=0.01, max_wait=0.01, jitter=0.0, deadline=0.4)
+    client = GraphClient(session, policy=policy)
+    with pytest.raises(GraphError):
+        await client.send(wa_send(graph))
+    assert 2 <= len(graph.requests) <= 3
+
+
+async def test_send_invalid_url_is_alert(client: GraphClient) -> None:
+    """A malformed Graph URL is a configuration problem: alert, never retried."""
+    with pytest.raises(DeliveryError) as caught:
+        await client.send(Outbound(url="graph.invalid/messages", token=TOKEN, body=WA_BODY))
+    assert caught.value.error_class is A
+    assert not caught.value.ambiguous
+
+
+async def test_send_retry_logs_numbers_only(graph: FakeGraph, client: GraphClient) -> None:
+    """Each retry logs one ``graph_retry`` line with the attempt, class and codes only."""
+    graph.script(Action.error(503, 2, message="Patient Jane Doe"), Action.ok())
+    with capture_logs() as logs:
+        await client.send(wa_send(graph))
+    retries = [entry for entry in logs if entry["event"] == "graph_retry"]
+    assert len(retries) == 1
+    entry = retries[0]
+    assert (entry["attempt"], entry["error_class"], entry["code"], entry["subcode"]) == (
+        1,
+        "transient",
+        2,
+        None,
+    )
+    shown = repr(logs)
+    for secret in ("Jane", TOKEN, "447700900123", "Zoë"):
+        assert secret not in shown
+
+
+async def test_client_hook_counts_every_failed_attempt(
+    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
+) -> None:
+    """The constructor's ``on_error`` hears each failed attempt with its class."""
+    errors: list[ErrorClass] = []
+    client = GraphClient(session, policy=FAST, sleep=sleeps, on_error=errors.append)
+    graph.script(Action.error(429, 130429), Action.error(500), Action.ok())
+    await client.send(wa_send(graph))
+    assert errors == [R, T]
+
+
+async def test_client_open_owns_its_session(graph: FakeGraph) -> None:
+    """``open()`` makes a working client whose ``close()`` closes its session."""
+    async with await GraphClient.open(policy=FAST) as client:
+        result = await client.send(wa_send(graph))
+    assert result.message_id is not None
+    with pytest.raises(RuntimeError):
+        await client.send(wa_send(graph))
+
+
+async def test_client_close_leaves_callers_session_open(
+    graph: FakeGraph, session: aiohttp.ClientSession
+) -> None:
+    """A session passed in belongs to the caller and stays open."""
+    client = GraphClient(session, policy=FAST)
+    await client.close()
+    assert not session.closed
+    await client.send(wa_send(graph))
+
+
+def test_retry_policy_rejects_nonsense() -> None:
+    """Zero attempts or a negative wait cannot be configured."""
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ValueError, match="deadline"):
+        RetryPolicy(deadline=-1.0)
+
+
+def test_send_result_repr_hides_message_id() -> None:
+    """A wamid embeds the phone number, so ``repr`` never shows it."""
+    assert "447700900123" not in repr(SendResult("wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgS"))
+    assert "HBgM" not in repr(SendResult("wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgS"))
+
+
+# -- the fake itself -----------------------------------------------------------------------
+
+
+async def test_fake_graph_on_sent_sees_each_success(graph: FakeGraph, client: GraphClient) -> None:
+    """``on_sent`` receives the recorded request and the answer the client got."""
+    seen: list[tuple[RecordedRequest, dict[str, Any]]] = []
+    done = asyncio.Event()
+
+    async def on_sent(request: RecordedRequest, answer: dict[str, Any]) -> None:
+        seen.append((request, answer))
+        done.set()
+
+    graph.on_sent = on_sent
+    result = await client.send(wa_send(graph))
+    await asyncio.wait_for(done.wait(), 2)
+    [(request, answer)] = seen
+    assert request.json["biz_opaque_callback_data"] == "job-7f3a"
+    assert answer["messages"][0]["id"] == result.message_id
+    assert answer["contacts"] == [{"input": "447700900123", "wa_id": "447700900123"}]
+
+
+async def test_fake_graph_rejects_body_without_recipient(
+    graph: FakeGraph, client: GraphClient
+) -> None:
+    """A send body Meta would refuse gets 400 / code 100 (permanent)."""
+    with pytest.raises(GraphError) as caught:
+        await client.send(Outbound(url=graph.messages_url("me"), token=TOKEN, body={"x": 1}))
+    assert (caught.value.status, caught.value.code, caught.value.error_class) == (400, 100, P)
+
+
+async def test_fake_graph_rejects_missing_token(graph: FakeGraph) -> None:
+    """No Authorization header at all is Meta's 401 with code 190."""
+    async with (
+        aiohttp.ClientSession() as plain,
+        plain.post(graph.messages_url(PHONE_ID), json=WA_BODY) as response,
+    ):
+        body = await response.json()
+    assert response.status == 401
+    assert body["error"]["code"] == 190
+    assert body["error"]["type"] == "OAuthException"
+
+
+async def test_fake_graph_delay_holds_the_answer(graph: FakeGraph, client: GraphClient) -> None:
+    """``Action.ok(delay=…)`` answers after the delay."""
+    graph.script(Action.ok(delay=0.2))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await client.send(wa_send(graph))
+    assert loop.time() - started >= 0.19
+
+
+async def test_fake_graph_wait_for_requests(graph: FakeGraph, client: GraphClient) -> None:
+    """``wait_for_requests`` returns once the count is reached."""
+    task = asyncio.create_task(client.send(wa_send(graph)))
+    requests = await graph.wait_for_requests(1, within=2)
+    await task
+    assert len(requests) == 1
