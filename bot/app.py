@@ -182,7 +182,12 @@ async def _handle_webhook(rt: Runtime, request: web.Request) -> tuple[int, str, 
         rt.metrics.events.labels("unknown", "unknown_object", "skipped").inc()
         return 200, "unknown", {"reason": "unknown_object"}
     channel = adapter.channel
-    events = adapter.parse(payload)
+    try:
+        events = adapter.parse(payload)
+    except Exception:  # adapters never raise by contract; if one does, Meta must not retry
+        log.error("adapter_parse_error", channel=channel.value, exc_info=True)
+        rt.metrics.events.labels(channel.value, "parse_error", "skipped").inc()
+        return 200, channel.value, {"reason": "parse_error"}
     work, decided = prepare(events, rt.policy, rt.keyring)
     decisions: list[tuple[Any, Decision]] = []
     if work:

@@ -24,7 +24,7 @@ from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.events import Channel
 from bot.settings import Settings, load_settings
 from bot.store import Store, open_store
-from bot.templates import LiveTemplates, TemplateSet, preview
+from bot.templates import LiveTemplates, check_templates, preview
 
 __all__ = ["main"]
 
@@ -137,14 +137,10 @@ def _check(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     for state in settings.channel_states().values():
         print(f"{state.channel.value}: {state.label}")
-    problems: list[str] = []
-    warnings = list(settings.warnings())
-    try:
-        loaded = TemplateSet.load(settings.templates_dir, settings.practice(), settings.schedule())
-        warnings.extend(loaded.warnings)
-    except TemplateError as error:
-        problems.extend(error.problems)
-    for note in warnings:
+    problems, template_warnings = check_templates(
+        settings.templates_dir, settings.practice(), settings.schedule()
+    )
+    for note in [*settings.warnings(), *template_warnings]:
         _err(f"warning: {note}")
     for line in problems:
         _err(line)
