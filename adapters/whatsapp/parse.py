@@ -1,0 +1,242 @@
+"""WhatsApp Cloud API webhooks (``object: "whatsapp_business_account"``) to neutral events.
+
+Shapes: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages
+Every ``entry[]``, every ``changes[]`` and every ``messages[]`` / ``statuses[]`` /
+``errors[]`` / ``message_echoes[]`` item is read; each yields one event. Only the receiving
+number, the contact's ``wa_id`` or BSUID, the message id, the timestamp and the kind leave
+this module: never text, captions, media, names, usernames, locations or referral content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters._meta.wire import (
+    SkipKind,
+    as_id,
+    as_mapping,
+    dig,
+    seconds_from_unix_string,
+)
+from bot.events import (
+    Channel,
+    ContactKind,
+    Echo,
+    Event,
+    EventKind,
+    PatientEvent,
+    Skipped,
+    StatusUpdate,
+)
+
+__all__ = ["parse"]
+
+_CHANNEL = Channel.WHATSAPP
+
+# The statuses Meta reports for a sent message; anything else is skipped as unknown.
+_STATUSES = frozenset({"sent", "delivered", "read", "failed", "played"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """One ``changes[].value``: the receiving number and the senders it lists."""
+
+    account_id: str | None  # value.metadata.phone_number_id
+    own_number: str | None  # value.metadata.display_phone_number
+    contacts: tuple[Mapping[str, Any], ...]
+
+    def skipped(self, kind: SkipKind) -> Skipped:
+        return Skipped(channel=_CHANNEL, kind=kind, account_id=self.account_id)
+
+
+def parse(payload: Mapping[str, Any]) -> list[Event]:
+    """Every event in a decoded WhatsApp webhook body; never raises."""
+    entries = dig(payload, "entry")
+    if not isinstance(entries, list):
+        return [Skipped(channel=_CHANNEL, kind=SkipKind.MALFORMED)]
+    events: list[Event] = []
+    for entry in entries:
+        changes = dig(entry, "changes")
+        if not isinstance(changes, list):
+            events.append(Skipped(channel=_CHANNEL, kind=SkipKind.MALFORMED))
+            continue
+        for change in changes:
+            events.extend(_parse_change(change))
+    return events
+
+
+def _parse_change(raw: Any) -> list[Event]:
+    field = dig(raw, "field")
+    value = as_mapping(dig(raw, "value"))
+    if not isinstance(field, str) or value is None:
+        return [Skipped(channel=_CHANNEL, kind=SkipKind.MALFORMED)]
+    contacts = value.get("contacts")
+    context = _Value(
+        account_id=as_id(dig(value, "metadata", "phone_number_id")),
+        own_number=as_id(dig(value, "metadata", "display_phone_number")),
+        contacts=tuple(filter(None, map(as_mapping, contacts)))
+        if isinstance(contacts, list)
+        else (),
+    )
+    arrays = _CHANGE_FIELDS.get(field)
+    if arrays is None:
+        return [context.skipped(SkipKind.UNKNOWN)]
+    events: list[Event] = []
+    for key, handler in arrays.items():
+        items = value.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            events.append(context.skipped(SkipKind.MALFORMED))
+            continue
+        events.extend(handler(item, context) for item in items)
+    return events
+
+
+def _message(raw: Any, context: _Value) -> Event:
+    message = as_mapping(raw)
+    message_type = dig(message, "type")
+    if message is None or not isinstance(message_type, str):
+        return context.skipped(SkipKind.MALFORMED)
+    classify = _MESSAGE_TYPES.get(message_type)
+    if classify is None:
+        return context.skipped(SkipKind.UNKNOWN)
+    verdict = classify(message)
+    if isinstance(verdict, SkipKind):
+        return context.skipped(verdict)
+    contact = _sender(message, context)
+    timestamp = seconds_from_unix_string(message.get("timestamp"))
+    if contact is None or timestamp is None or context.account_id is None:
+        return context.skipped(SkipKind.MALFORMED)
+    contact_id, contact_kind = contact
+    if contact_kind is ContactKind.PHONE and contact_id == context.own_number:
+        return context.skipped(SkipKind.SELF)
+    return PatientEvent(
+        channel=_CHANNEL,
+        account_id=context.account_id,
+        contact_id=contact_id,
+        contact_kind=contact_kind,
+        message_id=as_id(message.get("id")),
+        timestamp=timestamp,
+        kind=verdict,
+    )
+
+
+def _sender(message: Mapping[str, Any], context: _Value) -> tuple[str, ContactKind] | None:
+    """``wa_id`` / ``from`` when present, else the BSUID ``from_user_id`` / ``user_id``.
+
+    The value's ``contacts[]`` is consulted only when it names a single sender, so one
+    message is never attributed to another sender in a batched value.
+    """
+    only = context.contacts[0] if len(context.contacts) == 1 else {}
+    return _address(
+        as_id(message.get("from")) or as_id(only.get("wa_id")),
+        as_id(message.get("from_user_id")) or as_id(only.get("user_id")),
+    )
+
+
+def _address(phone: str | None, bsuid: str | None) -> tuple[str, ContactKind] | None:
+    """The phone number when there is one (sent as ``to``), else the BSUID (``recipient``)."""
+    if phone is not None:
+        return phone, ContactKind.PHONE
+    if bsuid is not None:
+        return bsuid, ContactKind.BSUID
+    return None
+
+
+def _status(raw: Any, context: _Value) -> Event:
+    status = as_mapping(raw)
+    if status is None:
+        return context.skipped(SkipKind.MALFORMED)
+    name = status.get("status")
+    if not isinstance(name, str) or name not in _STATUSES:
+        return context.skipped(SkipKind.UNKNOWN)
+    timestamp = seconds_from_unix_string(status.get("timestamp"))
+    if timestamp is None or context.account_id is None:
+        return context.skipped(SkipKind.MALFORMED)
+    return StatusUpdate(
+        channel=_CHANNEL,
+        account_id=context.account_id,
+        status=name,
+        tag=as_id(status.get("biz_opaque_callback_data")),
+        timestamp=timestamp,
+    )
+
+
+def _error(_raw: Any, context: _Value) -> Event:
+    return context.skipped(SkipKind.ERRORS)
+
+
+def _smb_echo(raw: Any, context: _Value) -> Event:
+    """A message staff sent from the WhatsApp Business app on a coexistence number."""
+    echo = as_mapping(raw)
+    if echo is None:
+        return context.skipped(SkipKind.MALFORMED)
+    contact = _address(as_id(echo.get("to")), as_id(echo.get("to_user_id")))
+    timestamp = seconds_from_unix_string(echo.get("timestamp"))
+    if contact is None or timestamp is None or context.account_id is None:
+        return context.skipped(SkipKind.MALFORMED)
+    contact_id, contact_kind = contact
+    return Echo(
+        channel=_CHANNEL,
+        account_id=context.account_id,
+        contact_id=contact_id,
+        contact_kind=contact_kind,
+        message_id=as_id(echo.get("id")),
+        timestamp=timestamp,
+        smb=True,
+    )
+
+
+_Classifier = Callable[[Mapping[str, Any]], EventKind | SkipKind]
+
+
+def _always(verdict: EventKind | SkipKind) -> _Classifier:
+    def classify(_message: Mapping[str, Any]) -> EventKind | SkipKind:
+        return verdict
+
+    return classify
+
+
+def _unsupported(message: Mapping[str, Any]) -> EventKind | SkipKind:
+    """An ``unsupported`` message is a patient writing, unless it is an edit of an old one."""
+    if dig(message, "unsupported", "type") == "edit":
+        return SkipKind.UNSUPPORTED_EDIT
+    return EventKind.MESSAGE
+
+
+_Handler = Callable[[Any, _Value], Event]
+
+# changes[].field -> the arrays of its value that are read, each with its handler.
+_CHANGE_FIELDS: dict[str, dict[str, _Handler]] = {
+    "messages": {"messages": _message, "statuses": _status, "errors": _error},
+    "smb_message_echoes": {"message_echoes": _smb_echo},
+}
+
+# messages[].type -> a patient event kind, or the reason it earns no reply.
+_MESSAGE_TYPES: dict[str, _Classifier] = {
+    **{
+        message_type: _always(EventKind.MESSAGE)
+        for message_type in (
+            "text",
+            "image",
+            "audio",
+            "video",
+            "document",
+            "sticker",
+            "location",
+            "contacts",
+            "interactive",
+            "button",
+            "order",
+        )
+    },
+    "unsupported": _unsupported,
+    "request_welcome": _always(EventKind.WELCOME),
+    "reaction": _always(SkipKind.REACTION),
+    "system": _always(SkipKind.SYSTEM),
+    "edit": _always(SkipKind.EDIT),
+    "revoke": _always(SkipKind.DELETED),
+}

@@ -1,0 +1,38 @@
+"""The folders state the dependency rule: the core reaches adapters only through the registry."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_core_imports_adapters_only_through_registry_or_meta() -> None:
+    """bot/ imports no concrete channel adapter module."""
+    for path in (ROOT / "bot").rglob("*.py"):
+        for name in _imports(path):
+            if name.startswith("adapters."):
+                assert name.startswith("adapters._meta"), f"{path.name} imports {name}"
+
+
+def test_adapters_never_import_each_other() -> None:
+    """A channel adapter imports no other channel adapter."""
+    channels = ("whatsapp", "messenger", "instagram")
+    for channel in channels:
+        for path in (ROOT / "adapters" / channel).rglob("*.py"):
+            for name in _imports(path):
+                for other in channels:
+                    if other != channel:
+                        assert not name.startswith(f"adapters.{other}"), f"{path} imports {name}"
