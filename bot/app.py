@@ -23,7 +23,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from adapters import BY_OBJECT, REGISTRY
-from adapters._meta.graph import GraphClient, new_session
+from adapters._meta.graph import GraphClient, RetryPolicy, new_session
 from adapters._meta.signature import handshake_challenge, verify_signature
 from bot.errors import PayloadError, SignatureError, StoreUnavailable
 from bot.events import Channel, Event, PatientEvent, Skipped
@@ -286,6 +286,7 @@ def create_app(
     run_worker: bool = True,
     worker_options: Mapping[str, Any] | None = None,
     template_poll: float = 1.0,
+    retry_policy: RetryPolicy | None = None,
 ) -> web.Application:
     """The whole service; every long-lived resource opens and closes in ``cleanup_ctx``."""
     app = web.Application(
@@ -331,7 +332,7 @@ def create_app(
 
     async def worker_ctx(_: web.Application) -> AsyncIterator[None]:
         async with new_session() as session:
-            sender = GraphClient(session)
+            sender = GraphClient(session, policy=retry_policy)
             rates = {
                 Channel.WHATSAPP: settings.whatsapp_sends_per_second,
                 Channel.MESSENGER: MESSENGER_RATE,

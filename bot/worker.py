@@ -28,7 +28,7 @@ from bot.pseudonym import Keyring
 from bot.replies import Reply
 from bot.store import Job, JobState, Outcome, Store
 
-__all__ = ["RateLimiter", "ReplyWorker", "SendResultLike", "Sender"]
+__all__ = ["ReplyWorker", "SendResultLike", "Sender", "TokenBucket"]
 
 log = structlog.get_logger("bot.worker")
 
@@ -55,22 +55,37 @@ class Sender(Protocol):
 Renderer = Callable[[Channel, datetime], Reply]
 
 
-class RateLimiter:
-    """Spaces sends evenly: at most ``rate`` per second (Meta's per-number throughput)."""
+class TokenBucket:
+    """Meta's per-number throughput as a bucket: ``rate`` sends per second, bursts of one second.
+
+    The worker claims only as many jobs as the bucket holds tokens, so a job is never leased
+    while it waits for its turn, and a restart finds unsent jobs free to claim.
+    """
 
     def __init__(self, rate: float) -> None:
-        self._interval = 1.0 / rate
-        self._next = 0.0
-        self._lock = asyncio.Lock()
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self._tokens = self.capacity
+        self._updated = time.monotonic()
 
-    async def acquire(self) -> None:
-        """Wait for the next free slot."""
-        async with self._lock:
-            now = time.monotonic()
-            wait = self._next - now
-            self._next = max(now, self._next) + self._interval
-        if wait > 0:
-            await asyncio.sleep(wait)
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def available(self) -> int:
+        """Whole sends allowed now."""
+        self._refill()
+        return int(self._tokens)
+
+    def take(self, count: int) -> None:
+        """Spend ``count`` tokens."""
+        self._tokens -= count
+
+    def wait(self) -> float:
+        """Seconds until the next token."""
+        self._refill()
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
 
 
 def requeue_delay(attempts: int, retry_after: float | None) -> float:
@@ -96,7 +111,7 @@ class ReplyWorker:
         max_age: float,
         rates: Mapping[Channel, float],
         clock: Callable[[], float] = time.time,
-        lease: float = 90.0,
+        lease: float = 60.0,
         max_inflight: int = 32,
         poll_interval: float = 1.0,
         settle_window: float = SETTLE_WINDOW,
@@ -110,7 +125,7 @@ class ReplyWorker:
         self._keyring = keyring
         self._metrics = metrics
         self._max_age = max_age
-        self._limiters = {channel: RateLimiter(rate) for channel, rate in rates.items()}
+        self._buckets = {channel: TokenBucket(rate) for channel, rate in rates.items()}
         self._clock = clock
         self._lease = lease
         self._max_inflight = max_inflight
@@ -128,15 +143,12 @@ class ReplyWorker:
     async def run(self) -> None:
         """Claim and process jobs until :meth:`stop`."""
         while not self._stopping:
-            claimed = 0
-            free = self._max_inflight - len(self._inflight)
-            if free > 0:
-                claimed = await self._claim(free)
+            claimed, wait = await self._claim_round()
             await self._update_depth()
             if claimed == 0 or len(self._inflight) >= self._max_inflight:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(self._poll, wait or 1e9))
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop claiming, let in-flight sends finish (bounded), release remaining leases."""
@@ -157,25 +169,46 @@ class ReplyWorker:
         """Process until no job is due and nothing is in flight (tests and the CLI)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            claimed = await self._claim(self._max_inflight - len(self._inflight))
+            claimed, wait = await self._claim_round()
             if self._inflight:
                 await asyncio.wait(set(self._inflight))
-            elif claimed == 0:
+            elif claimed == 0 and wait == 0:
                 return
+            elif claimed == 0:
+                await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
-    async def _claim(self, limit: int) -> int:
-        if limit <= 0:
-            return 0
-        try:
-            jobs = await self._store.claim(self.owner, self._clock(), limit, self._lease)
-        except StoreUnavailable:
-            log.warning("worker_claim_failed")
-            return 0
-        for job in jobs:
-            task = asyncio.create_task(self._process(job))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
-        return len(jobs)
+    async def _claim_round(self) -> tuple[int, float]:
+        """Claim what each channel may send now.
+
+        Returns the number claimed and, when a channel had due work but no token, the seconds
+        until its next token (0.0 when no channel was held back).
+        """
+        claimed = 0
+        wait = 0.0
+        now = self._clock()
+        for channel in Channel:
+            free = self._max_inflight - len(self._inflight)
+            if free <= 0:
+                break
+            bucket = self._buckets.get(channel)
+            limit = min(free, bucket.available()) if bucket is not None else free
+            if limit <= 0:
+                if bucket is not None:
+                    wait = min(wait, bucket.wait()) if wait else bucket.wait()
+                continue
+            try:
+                jobs = await self._store.claim(self.owner, now, limit, self._lease, channel)
+            except StoreUnavailable:
+                log.warning("worker_claim_failed")
+                return claimed, 0.0
+            if bucket is not None:
+                bucket.take(len(jobs))
+            for job in jobs:
+                task = asyncio.create_task(self._process(job))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            claimed += len(jobs)
+        return claimed, wait
 
     async def _update_depth(self) -> None:
         now = time.monotonic()
@@ -259,9 +292,6 @@ class ReplyWorker:
             contact_kind=job.contact_kind,
             tag=job.tag,
         )
-        limiter = self._limiters.get(job.channel)
-        if limiter is not None:
-            await limiter.acquire()
         if not await self._store.begin_send(job.id, self.owner, self._clock(), resend=resend):
             return  # the lease was lost to another worker
         if resend:

@@ -36,10 +36,7 @@ def _run(
     values = {**BASE_ENV, **(env or {})}
     values.setdefault("TEMPLATES_DIR", str(REPO / "templates"))
     values.setdefault("DATABASE_URL", f"sqlite:///{tmp_path}/data/bot.sqlite3")
-    full = {
-        "PATH": os.environ.get("PATH", ""),
-        **{k: v for k, v in values.items() if v is not None},
-    }
+    full = {"PATH": os.environ.get("PATH", ""), **values}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=tmp_path,
@@ -65,8 +62,11 @@ def test_cli_invalid_values_name_the_variable_without_secrets(tmp_path: Path) ->
     result = _run(
         tmp_path,
         "serve",
-        env={"PSEUDONYM_KEY": "short-secret-value", "OPENING_HOURS": "Mon-Fri 9-5",
-             "PORT": "99999"},
+        env={
+            "PSEUDONYM_KEY": "short-secret-value",
+            "OPENING_HOURS": "Mon-Fri 9-5",
+            "PORT": "99999",
+        },
     )
     assert result.returncode == 2
     assert "short-secret-value" not in result.stderr + result.stdout
@@ -136,7 +136,13 @@ def test_cli_usage_error_exits_2(tmp_path: Path) -> None:
 def test_cli_preview_shows_text_buttons_and_file(tmp_path: Path) -> None:
     """templates preview prints the reply for a moment, its file and its buttons."""
     result = _run(
-        tmp_path, "templates", "preview", "--channel", "messenger", "--at", "2026-12-24T18:30",
+        tmp_path,
+        "templates",
+        "preview",
+        "--channel",
+        "messenger",
+        "--at",
+        "2026-12-24T18:30",
         env={"PRACTICE_BOOKING_URL": "https://cli-dental.example/book"},
     )
     assert result.returncode == 0, result.stderr
@@ -150,12 +156,16 @@ async def _seed(db_path: Path) -> Keyring:
     await store.open()
     async with store.transaction() as tx:
         for i, (channel, sender) in enumerate(
-            [(Channel.WHATSAPP, "447700900123"), (Channel.WHATSAPP, "447700900999"),
-             (Channel.MESSENGER, "6000000000000001")]
+            [
+                (Channel.WHATSAPP, "447700900123"),
+                (Channel.WHATSAPP, "447700900999"),
+                (Channel.MESSENGER, "6000000000000001"),
+            ]
         ):
             contact = keyring.contact(channel, sender, ContactKind.PHONE if i < 2 else None)
-            await tx.add_contact(1767261600.0 + i, channel, contact, EventKind.MESSAGE,
-                                 Outcome.REPLIED)
+            await tx.add_contact(
+                1767261600.0 + i, channel, contact, EventKind.MESSAGE, Outcome.REPLIED
+            )
     await store.close()
     return keyring
 
@@ -174,8 +184,17 @@ async def test_cli_contacts_export_csv_has_header_and_utc_times(tmp_path: Path) 
 async def test_cli_contacts_export_json_and_date_bounds(tmp_path: Path) -> None:
     """JSON export is one array; --since/--until are inclusive UTC days."""
     await _seed(tmp_path / "data" / "bot.sqlite3")
-    inside = _run(tmp_path, "contacts", "export", "--format", "json",
-                  "--since", "2026-01-01", "--until", "2026-01-01")
+    inside = _run(
+        tmp_path,
+        "contacts",
+        "export",
+        "--format",
+        "json",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-01-01",
+    )
     outside = _run(tmp_path, "contacts", "export", "--format", "json", "--since", "2026-01-02")
     assert len(json.loads(inside.stdout)) == 3
     assert json.loads(outside.stdout) == []
@@ -184,8 +203,9 @@ async def test_cli_contacts_export_json_and_date_bounds(tmp_path: Path) -> None:
 async def test_cli_contacts_forget_deletes_one_person(tmp_path: Path) -> None:
     """contacts forget normalises the phone number and deletes only that person."""
     await _seed(tmp_path / "data" / "bot.sqlite3")
-    result = _run(tmp_path, "contacts", "forget", "--channel", "whatsapp",
-                  "--sender-id", "+44 7700 900123")
+    result = _run(
+        tmp_path, "contacts", "forget", "--channel", "whatsapp", "--sender-id", "+44 7700 900123"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "deleted 1"
     remaining = _run(tmp_path, "contacts", "export")

@@ -48,8 +48,11 @@ def test_verify_meta_vector_reserialised_fails() -> None:
 
 def test_verify_matches_any_rotated_secret() -> None:
     """A body signed with the second of two secrets verifies."""
-    verify_signature([b"new", b"secret"], b"test", "sha256=" + "0329a06b62cd16b33eb6792be8c60b15"
-                     "8d89a2ee3a876fce9a881ebb488c0914")
+    verify_signature(
+        [b"new", b"secret"],
+        b"test",
+        "sha256=" + "0329a06b62cd16b33eb6792be8c60b158d89a2ee3a876fce9a881ebb488c0914",
+    )
 
 
 def test_verify_missing_header_is_401() -> None:

@@ -172,8 +172,14 @@ class Store(Protocol):
         """
         ...
 
-    async def claim(self, owner: str, now: float, limit: int, lease: float) -> list[Job]:
-        """Lease up to ``limit`` due jobs not leased by a live worker."""
+    async def claim(
+        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+    ) -> list[Job]:
+        """Lease up to ``limit`` due jobs (of one channel, if given) whose lease has expired.
+
+        A settled job (its tag came back in a status or echo) is claimable at once even while
+        leased: it only needs ending, so a restart need not wait out a dead worker's lease.
+        """
         ...
 
     async def begin_send(

@@ -295,13 +295,17 @@ class SQLiteStore:
         except sqlite3.Error as error:
             raise StoreUnavailable(f"cannot write: {type(error).__name__}") from None
 
-    async def claim(self, owner: str, now: float, limit: int, lease: float) -> list[Job]:
+    async def claim(
+        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+    ) -> list[Job]:
+        ch = channel.value if channel is not None else None
         cur = self._write(
-            f"UPDATE reply_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "  # noqa: S608 - fixed column list
+            "UPDATE reply_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "  # noqa: S608
             "WHERE id IN (SELECT id FROM reply_jobs WHERE state != 'done' AND due_at <= ? "
-            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?) "
-            f"RETURNING {_JOB_COLUMNS}",
-            (owner, now + lease, now, now, limit),
+            "AND (? IS NULL OR channel = ?) "
+            "AND (lease_until IS NULL OR lease_until < ? OR settled = 1) "
+            f"ORDER BY due_at LIMIT ?) RETURNING {_JOB_COLUMNS}",
+            (owner, now + lease, now, ch, ch, now, limit),
         )
         return [_job(row) for row in cur.fetchall()]
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters._meta.graph import RetryPolicy
 from bot.app import Runtime, create_app, runtime_key
 from bot.settings import Settings
 from bot.store import Store
@@ -43,6 +44,8 @@ PHONE_NUMBER_ID = "109876543210987"
 PAGE_ID = "200000000000001"
 IG_ID = "17841400000000001"
 PSEUDONYM_KEY = "test-pseudonym-key-with-at-least-32-characters"
+# Tests keep Meta's retry semantics with waits short enough not to slow the suite.
+FAST_RETRIES = RetryPolicy(max_attempts=3, initial=0.01, max_wait=0.05, jitter=0.01, deadline=2.0)
 # Fixture messages carry this Unix time (2026-01-01 10:00 UTC); tests run the clock just after.
 FIXTURE_TIME = 1767261600.0
 
@@ -139,6 +142,7 @@ async def running_service(
     store: Store | None = None,
     run_worker: bool = True,
     worker_options: dict[str, Any] | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> AsyncIterator[Service]:
     """Start the real app on loopback; stop it (and its worker) on exit."""
     clock = clock if clock is not None else Clock()
@@ -152,6 +156,7 @@ async def running_service(
         run_worker=run_worker,
         worker_options=options,
         template_poll=0.05,
+        retry_policy=retry_policy or FAST_RETRIES,
     )
     async with TestServer(app) as server:
         client: TestClient[web.Request, None] = TestClient(server)

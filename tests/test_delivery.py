@@ -1,0 +1,252 @@
+"""Delivery through the worker: typed retries, ambiguous sends, stale jobs, requeue."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.settings import Settings
+from bot.store.sqlite import SQLiteStore
+from tests.helpers.fake_graph import Action, FakeGraph
+from tests.helpers.fixtures import fixture_bytes
+from tests.helpers.service import (
+    FIXTURE_TIME,
+    PAGE_ID,
+    PHONE_NUMBER_ID,
+    Clock,
+    Service,
+    running_service,
+)
+
+
+def _rows(service: Service, sql: str) -> list[tuple[Any, ...]]:
+    store = service.store
+    assert isinstance(store, SQLiteStore)
+    return store.db.execute(sql).fetchall()
+
+
+def _whatsapp_status(tag: str, status: str = "sent") -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "184725930012345",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550001234",
+                                "phone_number_id": PHONE_NUMBER_ID,
+                            },
+                            "statuses": [
+                                {
+                                    "id": "wamid.SENT1",
+                                    "status": status,
+                                    "timestamp": str(int(FIXTURE_TIME)),
+                                    "recipient_id": "447700900123",
+                                    "biz_opaque_callback_data": tag,
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def _messenger_echo(tag: str) -> dict[str, Any]:
+    return {
+        "object": "page",
+        "entry": [
+            {
+                "id": PAGE_ID,
+                "time": int(FIXTURE_TIME * 1000),
+                "messaging": [
+                    {
+                        "sender": {"id": PAGE_ID},
+                        "recipient": {"id": "6000000000000001"},
+                        "timestamp": int(FIXTURE_TIME * 1000) + 500,
+                        "message": {
+                            "mid": "m_echo_of_bot",
+                            "is_echo": True,
+                            "metadata": tag,
+                            "text": "x",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def test_delivery_transient_503_then_success_sends_once(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A 503 is retried and exactly one reply lands."""
+    graph.script(Action.error(503), Action.error(500, 2))
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert len(graph.requests) == 3
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+
+
+async def test_delivery_rate_limit_130429_is_retried(settings: Settings, graph: FakeGraph) -> None:
+    """A 130429 throughput error is retried, then the reply lands once."""
+    graph.script(Action.error(400, 130429, retry_after=0))
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert len(graph.requests) == 2
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+
+
+async def test_delivery_alert_error_fails_without_retry(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """An expired token (190) fails the job after one request and counts an alert."""
+    graph.script(Action.error(401, 190))
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert len(graph.requests) == 1
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
+        metrics = await (await service.client.get("/metrics")).text()
+        assert 'practice_bot_graph_errors_total{channel="whatsapp",class="alert"} 1.0' in metrics
+
+
+async def test_delivery_window_closed_fails_and_releases_cooldown(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """10/2018278 (window closed) fails the job and frees the contact for the next message."""
+    graph.script(Action.error(400, 10, 2018278))
+    second = fixture_bytes("messenger", "text").replace(b'"mid":"m_bV86', b'"mid":"m_AGAIN')
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("messenger", "text"))
+        await service.drain()
+        await service.post(second)
+        await service.drain()
+        assert len(graph.requests) == 2
+        outcomes = _rows(service, "SELECT outcome FROM contact_log ORDER BY id")
+        assert outcomes == [("failed",), ("replied",)]
+
+
+async def test_delivery_outage_keeps_job_pending_then_sends(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """When every attempt fails the job goes back to the queue, never dropped, and sends later."""
+    clock = Clock()
+    graph.script(*[Action.error(503)] * 3)
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert len(graph.requests) == 3
+        assert _rows(service, "SELECT state, outcome FROM reply_jobs") == [("pending", None)]
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("pending",)]
+        clock.advance(601)
+        await service.drain()
+        assert len(graph.requests) == 4
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+
+
+async def test_delivery_reset_after_write_settled_by_status_is_not_resent(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A reset after the request was written waits; a status with the job's tag settles it."""
+    clock = Clock()
+    graph.script(Action.reset())
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert _rows(service, "SELECT state FROM reply_jobs") == [("ambiguous",)]
+        tag = graph.requests[0].json["biz_opaque_callback_data"]
+        await service.post(_whatsapp_status(tag))
+        await service.drain()
+        clock.advance(200)
+        await service.drain()
+        assert len(graph.requests) == 1
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+
+
+async def test_delivery_messenger_echo_with_tag_settles_ambiguous_send(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """On Messenger an echo carrying the job's tag in metadata settles the send."""
+    clock = Clock()
+    graph.script(Action.reset())
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("messenger", "text"))
+        await service.drain()
+        tag = graph.requests[0].json["message"]["metadata"]
+        await service.post(_messenger_echo(tag))
+        clock.advance(200)
+        await service.drain()
+        assert len(graph.requests) == 1
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+        # The bot's own echo is not staff activity.
+        assert _rows(service, "SELECT COUNT(*) FROM staff_activity") == [(0,)]
+
+
+async def test_delivery_unsettled_ambiguous_send_is_resent_once_and_counted(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """With no status within 120 s the reply is resent once, counted, and never a third time."""
+    clock = Clock()
+    graph.script(Action.reset(), Action.reset())
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        clock.advance(60)
+        await service.drain()
+        assert len(graph.requests) == 1
+        clock.advance(61)
+        await service.drain()
+        assert len(graph.requests) == 2
+        clock.advance(121)
+        await service.drain()
+        assert len(graph.requests) == 2
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("ambiguous",)]
+        metrics = await (await service.client.get("/metrics")).text()
+        assert 'practice_bot_ambiguous_resends_total{channel="whatsapp"} 1.0' in metrics
+
+
+async def test_delivery_job_older_than_window_ends_stale(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A job that comes up after REPLY_MAX_AGE_HOURS ends stale and is not sent."""
+    clock = Clock()
+    graph.script(*[Action.error(503)] * 3)
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        clock.advance(23 * 3600)
+        await service.drain()
+        assert len(graph.requests) == 3
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("stale",)]
+        assert _rows(service, "SELECT COUNT(*) FROM cooldowns") == [(0,)]
+
+
+async def test_delivery_recipient_is_erased_when_job_ends(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """The sealed recipient is kept only while the job is pending."""
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert _rows(service, "SELECT recipient FROM reply_jobs") == [(None,)]
+        assert len(graph.requests) == 1
+
+
+async def test_delivery_whatsapp_request_carries_no_context(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """The raw inbound message id is not kept, so the reply never quotes it."""
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        body = json.dumps(graph.requests[0].json)
+        assert "context" not in graph.requests[0].json
+        assert "wamid" not in body
