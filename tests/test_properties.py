@@ -64,7 +64,7 @@ _scalars = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
-    | st.sampled_from(OBJECTS + ["messages", "message", "text", "1767261600"])
+    | st.sampled_from([*OBJECTS, "messages", "message", "text", "1767261600"])
 )
 _keys = st.sampled_from(META_KEYS) | st.text(max_size=8)
 _json = st.recursive(
