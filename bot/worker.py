@@ -150,7 +150,7 @@ class ReplyWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self._poll, wait or 1e9))
 
-    async def stop(self, timeout: float = 8.0) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:
         """Stop claiming, let in-flight sends finish (bounded), release remaining leases."""
         self._stopping = True
         self._wake.set()

@@ -1,0 +1,334 @@
+"""Container files: compose.yaml and the Dockerfile agree with each other and with Settings."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE = REPO / "compose.yaml"
+DOCKERFILE = REPO / "Dockerfile"
+ENV_EXAMPLE = REPO / ".env.example"
+BASE_IMAGE = "python:3.11-slim-bookworm"
+REPLICAS = ("bot-a", "bot-b")
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+
+
+@dataclass
+class Stage:
+    """One build stage of the Dockerfile: its base image and its instructions in order."""
+
+    base: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def args(self, keyword: str) -> list[str]:
+        """The argument text of every instruction with this keyword."""
+        return [text for key, text in self.instructions if key == keyword]
+
+    def env(self) -> dict[str, str]:
+        """Every ``ENV`` of the stage, later ones winning."""
+        values: dict[str, str] = {}
+        for text in self.args("ENV"):
+            for word in shlex.split(text):
+                name, _, value = word.partition("=")
+                values[name] = value
+        return values
+
+
+def _dockerfile() -> list[Stage]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    stages: list[Stage] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            stages.append(Stage(base=rest.split()[0]))
+        elif stages:
+            stages[-1].instructions.append((keyword, " ".join(rest.split())))
+    return stages
+
+
+def _runtime() -> Stage:
+    return _dockerfile()[-1]
+
+
+def _words(text: str) -> list[str]:
+    """An instruction's arguments, in JSON (exec) form or as plain words."""
+    if text.startswith("["):
+        words: list[str] = json.loads(text)
+        return words
+    return text.split()
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = _compose()["services"]
+    return services
+
+
+def _bot_services() -> dict[str, dict[str, Any]]:
+    """Every service that runs the image built from the Dockerfile."""
+    return {name: s for name, s in _services().items() if "build" in s}
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _interpolate(value: str, variables: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        return variables.get(match["name"]) or match["default"] or ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+def _mounts(service: dict[str, Any]) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = []
+    for item in service.get("volumes") or []:
+        if isinstance(item, dict):
+            mounts.append(item)
+            continue
+        parts = str(item).split(":")
+        source = parts[0]
+        mounts.append(
+            {
+                "type": "bind" if source.startswith((".", "/", "~")) else "volume",
+                "source": source,
+                "target": parts[1],
+                "read_only": len(parts) > 2 and "ro" in parts[2].split(","),
+            }
+        )
+    return mounts
+
+
+def _container_ports(service: dict[str, Any]) -> list[int]:
+    ports: list[int] = []
+    for item in service.get("ports") or []:
+        if isinstance(item, dict):
+            ports.append(int(item["target"]))
+        else:
+            ports.append(int(str(item).split(":")[-1].split("/")[0]))
+    return ports
+
+
+def _host_ports(service: dict[str, Any]) -> list[str]:
+    hosts: list[str] = []
+    for item in service.get("ports") or []:
+        if isinstance(item, dict):
+            hosts.append(f"{item.get('host_ip', '')}:{item['published']}")
+        else:
+            hosts.append(str(item).rsplit(":", 1)[0])
+    return hosts
+
+
+def _replica_settings(service: str) -> Settings:
+    env = _environment(_services()[service])
+    values = {k.lower(): _interpolate(v, {"POSTGRES_PASSWORD": "pw"}) for k, v in env.items()}
+    return load_settings(ENV_EXAMPLE, **values)
+
+
+def test_dockerfile_every_stage_from_slim_bookworm() -> None:
+    """Every build stage starts from python:3.11-slim-bookworm."""
+    stages = _dockerfile()
+    assert len(stages) >= 2
+    assert {stage.base for stage in stages} == {BASE_IMAGE}
+
+
+def test_dockerfile_runtime_user_is_fixed_non_root_uid() -> None:
+    """The runtime stage ends as a fixed, numeric, non-root user."""
+    user = _runtime().args("USER")[-1]
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit()
+    assert int(uid) != 0
+    assert not gid or int(gid) != 0
+
+
+def test_dockerfile_exposes_settings_default_port() -> None:
+    """EXPOSE names the port the service listens on by default."""
+    exposed = [int(p.split("/")[0]) for text in _runtime().args("EXPOSE") for p in text.split()]
+    assert exposed == [Settings.model_fields["port"].default] == [8080]
+
+
+def test_dockerfile_healthcheck_asks_healthz_with_python() -> None:
+    """The HEALTHCHECK asks /healthz with Python (slim images have no curl)."""
+    (check,) = _runtime().args("HEALTHCHECK")
+    command = _words(check.split(" CMD ", 1)[1])
+    assert command[0] == "python"
+    assert "/healthz" in command[-1]
+    assert "curl" not in check
+
+
+def test_dockerfile_runs_practice_bot_serve() -> None:
+    """The entrypoint is the console script and the default command serves."""
+    runtime = _runtime()
+    assert _words(runtime.args("ENTRYPOINT")[-1]) == ["practice-bot"]
+    assert _words(runtime.args("CMD")[-1]) == ["serve"]
+    assert runtime.args("STOPSIGNAL") == ["SIGTERM"]
+
+
+def test_dockerfile_database_lives_in_data_volume() -> None:
+    """The default DATABASE_URL is an absolute SQLite path inside the declared VOLUME."""
+    runtime = _runtime()
+    (volume,) = [v for text in runtime.args("VOLUME") for v in _words(text)]
+    url = runtime.env()["DATABASE_URL"]
+    assert url.startswith("sqlite:////")
+    assert PurePosixPath(url.removeprefix("sqlite:///")).parent == PurePosixPath(volume)
+
+
+def test_dockerfile_env_names_are_settings_fields_or_python() -> None:
+    """Every ENV of the runtime stage is a Settings field or a Python / PATH variable."""
+    names = set(_runtime().env())
+    unknown = {n for n in names if n.lower() not in Settings.model_fields}
+    assert unknown <= {"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+    assert {"TEMPLATES_DIR", "DATABASE_URL"} <= names
+
+
+def test_compose_bot_environment_names_are_settings_fields() -> None:
+    """Every variable compose sets on a bot service is a field of Settings."""
+    for name, service in _bot_services().items():
+        unknown = [k for k in _environment(service) if k.lower() not in Settings.model_fields]
+        assert unknown == [], name
+
+
+def test_compose_bot_services_read_env_file() -> None:
+    """Every bot service takes the practice's configuration from .env."""
+    for name, service in _bot_services().items():
+        env_file = service["env_file"]
+        assert (env_file if isinstance(env_file, list) else [env_file]) == [".env"], name
+
+
+def test_compose_bot_ports_target_service_port() -> None:
+    """Published ports reach the container's 8080, the PORT it is told to listen on."""
+    for name, service in _bot_services().items():
+        port = _environment(service).get("PORT", "8080")
+        assert _container_ports(service) == [int(port)] == [8080], name
+
+
+def test_compose_bot_ports_published_on_loopback_only() -> None:
+    """Bot ports are bound to 127.0.0.1: the TLS reverse proxy is the only way in."""
+    for name, service in _bot_services().items():
+        assert all(h.startswith("127.0.0.1:") for h in _host_ports(service)), name
+
+
+def test_compose_replica_ports_do_not_collide_with_bot() -> None:
+    """The single bot and the two replicas publish different host ports."""
+    hosts = [h for s in _bot_services().values() for h in _host_ports(s)]
+    assert len(hosts) == len(set(hosts)) == 3
+
+
+def test_compose_data_volume_targets_dockerfile_volume() -> None:
+    """The bot's named volume is mounted on the Dockerfile's VOLUME."""
+    (volume,) = [v for text in _runtime().args("VOLUME") for v in _words(text)]
+    named = [m for m in _mounts(_services()["bot"]) if m["type"] == "volume"]
+    assert [m["target"] for m in named] == [volume]
+    assert named[0]["source"] in _compose()["volumes"]
+
+
+def test_compose_bot_database_url_inside_data_volume() -> None:
+    """The single bot's SQLite file lies inside its persistent volume."""
+    url = _environment(_services()["bot"]).get("DATABASE_URL", _runtime().env()["DATABASE_URL"])
+    (volume,) = [v for text in _runtime().args("VOLUME") for v in _words(text)]
+    assert PurePosixPath(url.removeprefix("sqlite:///")).parent == PurePosixPath(volume)
+
+
+def test_compose_templates_mounted_read_only_on_templates_dir() -> None:
+    """Every bot service mounts ./templates read-only where TEMPLATES_DIR points."""
+    templates_dir = _runtime().env()["TEMPLATES_DIR"]
+    for name, service in _bot_services().items():
+        binds = [m for m in _mounts(service) if m["type"] == "bind"]
+        assert [(_interpolate(m["source"], {}), m["target"], m["read_only"]) for m in binds] == [
+            ("./templates", templates_dir, True)
+        ], name
+        assert _environment(service).get("TEMPLATES_DIR", templates_dir) == templates_dir
+
+
+def test_compose_every_service_has_healthcheck() -> None:
+    """Every service, the database included, declares a healthcheck."""
+    for name, service in _services().items():
+        assert service["healthcheck"]["test"], name
+
+
+def test_compose_bot_healthcheck_asks_healthz_with_python() -> None:
+    """The bot services' healthcheck asks /healthz with Python, like the image's."""
+    for name, service in _bot_services().items():
+        test = service["healthcheck"]["test"]
+        assert test[:2] == ["CMD", "python"], name
+        assert "/healthz" in test[-1], name
+
+
+def test_compose_postgres_healthcheck_uses_pg_isready() -> None:
+    """PostgreSQL reports healthy only once pg_isready answers."""
+    test = _services()["postgres"]["healthcheck"]["test"]
+    assert "pg_isready" in " ".join(test)
+
+
+def test_compose_default_bot_has_no_profile() -> None:
+    """`docker compose up -d` starts the single bot: it belongs to no profile."""
+    assert "profiles" not in _services()["bot"]
+
+
+def test_compose_replicas_and_postgres_only_in_replicas_profile() -> None:
+    """The two replicas and PostgreSQL run only under the `replicas` profile."""
+    for name in (*REPLICAS, "postgres"):
+        assert _services()[name]["profiles"] == ["replicas"], name
+
+
+def test_compose_postgres_image_is_16_with_named_volume() -> None:
+    """PostgreSQL runs postgres:16 and keeps its data in a named volume."""
+    postgres = _services()["postgres"]
+    assert postgres["image"] == "postgres:16"
+    (mount,) = _mounts(postgres)
+    assert mount["type"] == "volume"
+    assert mount["source"] in _compose()["volumes"]
+
+
+@pytest.mark.parametrize("replica", REPLICAS)
+def test_compose_replica_uses_shared_postgresql(replica: str) -> None:
+    """Each replica's DATABASE_URL is the shared postgres service, and Settings accept it."""
+    settings = _replica_settings(replica)
+    assert settings.database_url == "postgresql://practicebot:pw@postgres:5432/practicebot"
+
+
+@pytest.mark.parametrize("replica", REPLICAS)
+def test_compose_replica_waits_for_healthy_postgres(replica: str) -> None:
+    """Each replica starts only once postgres reports healthy."""
+    depends = _services()[replica]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_postgres_credentials_match_replica_url() -> None:
+    """The database user, name and password variable match the replicas' URL."""
+    env = _environment(_services()["postgres"])
+    url = _environment(_services()["bot-a"])["DATABASE_URL"]
+    user, database = env["POSTGRES_USER"], env["POSTGRES_DB"]
+    assert url.startswith(f"postgresql://{user}:")
+    assert url.endswith(f"@postgres:5432/{database}")
+    assert "${POSTGRES_PASSWORD" in url
+    assert env["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD")
+
+
+def test_compose_bot_settings_load_with_example_env() -> None:
+    """The single bot's compose environment over .env.example gives valid Settings."""
+    env = _environment(_services()["bot"])
+    settings = load_settings(ENV_EXAMPLE, **{k.lower(): v for k, v in env.items()})
+    assert str(settings.templates_dir) == _runtime().env()["TEMPLATES_DIR"]
+    assert settings.port == 8080
