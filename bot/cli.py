@@ -31,7 +31,7 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
-SHUTDOWN_TIMEOUT = 3.0  # in-flight webhooks take milliseconds; the worker gets the rest of Docker's 10 s
+SHUTDOWN_TIMEOUT = 3.0  # webhooks take milliseconds; the worker gets the rest of the 10 s grace
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,4 +1,4 @@
-"""Template edits reach a running service without a restart; broken edits keep the last good text."""
+"""Template edits reach a running service without a restart; broken edits keep the last good."""
 
 from __future__ import annotations
 
