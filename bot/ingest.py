@@ -10,6 +10,7 @@ them all claims the cooldown row and gets a reply job.
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -96,9 +97,17 @@ class PreparedStatus:
 Prepared = PreparedPatient | PreparedEcho | PreparedStatus
 
 
+_TAG = re.compile(r"pb-[0-9a-f]{24}")
+
+
 def new_tag() -> str:
     """An opaque job tag sent with the reply and echoed back by Meta."""
     return "pb-" + secrets.token_hex(12)
+
+
+def our_tag(tag: str | None) -> str | None:
+    """``tag`` if it has the shape of one of ours; anything else can't settle a job."""
+    return tag if tag is not None and _TAG.fullmatch(tag) else None
 
 
 def prepare(
@@ -109,8 +118,9 @@ def prepare(
     decided: list[tuple[Event, Decision]] = []
     for event in events:
         if isinstance(event, StatusUpdate):
-            if policy.accounts.get(event.channel) == event.account_id and event.tag:
-                work.append(PreparedStatus(tag=event.tag))
+            tag = our_tag(event.tag)
+            if policy.accounts.get(event.channel) == event.account_id and tag:
+                work.append(PreparedStatus(tag=tag))
             decided.append((event, Decision.STATUS))
             continue
         if not isinstance(event, PatientEvent | Echo):
@@ -127,7 +137,7 @@ def prepare(
                     contact=contact,
                     timestamp=event.timestamp,
                     from_bot_app=bool(policy.app_id) and event.app_id == policy.app_id,
-                    tag=event.tag,
+                    tag=our_tag(event.tag),
                     message_key=(
                         keyring.message(event.channel, event.message_id)
                         if event.message_id

@@ -1,0 +1,747 @@
+"""The store contract (bot/store): every test runs on SQLite and on PostgreSQL.
+
+PostgreSQL runs need ``TEST_DATABASE_URL`` (see tests/helpers/stores.py); the tests named
+``test_postgres_*`` exercise real concurrency: several transactions, pools and replicas at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from bot.errors import StoreUnavailable
+from bot.events import Channel, ContactKind, EventKind
+from bot.ingest import Decision, IngestPolicy, PreparedPatient, apply
+from bot.store import ContactRecord, Job, JobState, NewJob, Outcome, PurgeCounts, Store
+from bot.store.postgres import SCHEMA_VERSION, PostgresStore
+from bot.store.sqlite import DEDUPE_DAYS, ENDED_JOB_DAYS
+from tests.helpers.stores import StoreUnderTest, open_test_store, postgres_schema
+
+NOW = 1_767_261_600.0  # 2026-01-01 10:00 UTC
+HOUR = 3600.0
+DAY = 86400.0
+WA = Channel.WHATSAPP
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def subject(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreUnderTest]:
+    """Each store, opened on an empty database."""
+    async with open_test_store(request.param, tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def pg(tmp_path: Path) -> AsyncIterator[StoreUnderTest]:
+    """The PostgreSQL store alone, in a schema of its own."""
+    async with open_test_store("postgres", tmp_path) as opened:
+        yield opened
+
+
+def _new_job(tag: str, contact: str, channel: Channel, at: float) -> NewJob:
+    return NewJob(
+        tag=tag,
+        channel=channel,
+        contact=contact,
+        contact_kind=ContactKind.SCOPED if channel is not WA else ContactKind.PHONE,
+        recipient=b"sealed:" + tag.encode(),
+        received_at=at - 5,
+        created_at=at,
+    )
+
+
+async def _queue(
+    store: Store, tag: str, contact: str = "c1", channel: Channel = WA, at: float = NOW
+) -> int:
+    """Ingest's reply path: claim the cooldown, log the contact as pending, queue the job."""
+    async with store.transaction() as tx:
+        assert await tx.claim_cooldown(channel, contact, at, at - HOUR, tag)
+        log_id = await tx.add_contact(at, channel, contact, EventKind.MESSAGE, Outcome.PENDING)
+        await tx.add_job(_new_job(tag, contact, channel, at), log_id)
+    return log_id
+
+
+async def _claim_one(store: Store, owner: str = "w1", at: float = NOW, lease: float = 60) -> Job:
+    jobs = await store.claim(owner, at, 10, lease)
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+async def _claim_cooldown(
+    store: Store, contact: str, at: float, free_before: float, tag: str
+) -> bool:
+    async with store.transaction() as tx:
+        return await tx.claim_cooldown(WA, contact, at, free_before, tag)
+
+
+async def _reply_then_finish(store: Store, outcome: Outcome, tag: str = "t1") -> Job:
+    await _queue(store, tag)
+    job = await _claim_one(store)
+    await store.finish(job, outcome, NOW + 1)
+    return job
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# --- dedupe -----------------------------------------------------------------------------
+
+
+async def test_mark_seen_new_once_then_duplicate(subject: StoreUnderTest) -> None:
+    """A dedupe key is new the first time only, in the same and in later transactions."""
+    async with subject.store.transaction() as tx:
+        assert await tx.mark_seen("k1", NOW) is True
+        assert await tx.mark_seen("k1", NOW) is False
+    async with subject.store.transaction() as tx:
+        assert await tx.mark_seen("k1", NOW + 1) is False
+        assert await tx.mark_seen("k2", NOW + 1) is True
+
+
+async def test_mark_seen_duplicate_after_reopen(subject: StoreUnderTest) -> None:
+    """A key recorded before a restart is still a duplicate after it."""
+    async with subject.store.transaction() as tx:
+        assert await tx.mark_seen("k1", NOW)
+    await subject.store.close()
+    again = subject.another()
+    await again.open()
+    try:
+        async with again.transaction() as tx:
+            assert await tx.mark_seen("k1", NOW + 1) is False
+    finally:
+        await again.close()
+
+
+# --- cooldown ---------------------------------------------------------------------------
+
+
+async def test_claim_cooldown_free_row_is_claimed(subject: StoreUnderTest) -> None:
+    """A contact with no cooldown row gets one, stamped with the time and job tag."""
+    assert await _claim_cooldown(subject.store, "c1", NOW, NOW - HOUR, "t1")
+    rows = await subject.rows("SELECT channel, contact, claimed_at, job_tag FROM cooldowns")
+    assert rows == [("whatsapp", "c1", NOW, "t1")]
+
+
+async def test_claim_cooldown_refused_while_job_pending(subject: StoreUnderTest) -> None:
+    """A row held by an unended job refuses a claim even with a zero cooldown."""
+    await _queue(subject.store, "t1")
+    assert not await _claim_cooldown(subject.store, "c1", NOW + 10, NOW + 10, "t2")
+    assert await _claim_cooldown(subject.store, "c2", NOW + 10, NOW + 10, "t3")
+
+
+async def test_claim_cooldown_refused_inside_period(subject: StoreUnderTest) -> None:
+    """After a reply, the contact's row refuses claims until the period has passed."""
+    await _reply_then_finish(subject.store, Outcome.REPLIED)
+    at = NOW + HOUR / 2
+    assert not await _claim_cooldown(subject.store, "c1", at, at - HOUR, "t2")
+
+
+async def test_claim_cooldown_free_after_period(subject: StoreUnderTest) -> None:
+    """Once the period has passed since the last claim, the row can be claimed again."""
+    await _reply_then_finish(subject.store, Outcome.REPLIED)
+    at = NOW + HOUR
+    assert await _claim_cooldown(subject.store, "c1", at, at - HOUR, "t2")
+    rows = await subject.rows("SELECT claimed_at, job_tag FROM cooldowns")
+    assert rows == [(at, "t2")]
+
+
+@pytest.mark.parametrize("outcome", [Outcome.FAILED, Outcome.STALE])
+async def test_finish_failed_or_stale_releases_cooldown(
+    subject: StoreUnderTest, outcome: Outcome
+) -> None:
+    """A job that ends failed or stale frees its claim at once."""
+    await _reply_then_finish(subject.store, outcome)
+    assert await _claim_cooldown(subject.store, "c1", NOW + 2, NOW + 2 - HOUR, "t2")
+
+
+@pytest.mark.parametrize("outcome", [Outcome.REPLIED, Outcome.DRY_RUN, Outcome.AMBIGUOUS])
+async def test_finish_with_reply_keeps_cooldown(subject: StoreUnderTest, outcome: Outcome) -> None:
+    """A job that replied keeps its claim (tag cleared) for the rest of the period."""
+    await _reply_then_finish(subject.store, outcome)
+    assert await subject.rows("SELECT claimed_at, job_tag FROM cooldowns") == [(NOW, None)]
+    assert not await _claim_cooldown(subject.store, "c1", NOW + 2, NOW + 2 - HOUR, "t2")
+
+
+async def test_finish_releases_only_its_own_claim(subject: StoreUnderTest) -> None:
+    """Finishing a job whose claim was since taken by another tag leaves that claim alone."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store)
+    await subject.rows("UPDATE cooldowns SET job_tag = ? WHERE contact = ?", "t9", "c1")
+    await subject.store.finish(job, Outcome.FAILED, NOW + 1)
+    assert await subject.rows("SELECT job_tag FROM cooldowns") == [("t9",)]
+
+
+# --- staff activity ---------------------------------------------------------------------
+
+
+async def test_staff_quiet_until_quiet_time(subject: StoreUnderTest) -> None:
+    """Staff activity keeps one contact quiet until ``quiet_until`` (exclusive)."""
+    async with subject.store.transaction() as tx:
+        await tx.mark_staff(WA, "c1", NOW + 100)
+        assert await tx.staff_quiet(WA, "c1", NOW + 99.5)
+        assert not await tx.staff_quiet(WA, "c1", NOW + 100)
+        assert not await tx.staff_quiet(WA, "c2", NOW)
+        assert not await tx.staff_quiet(Channel.MESSENGER, "c1", NOW)
+
+
+async def test_mark_staff_never_shortens_quiet(subject: StoreUnderTest) -> None:
+    """A later echo with an earlier quiet time keeps the longer quiet period."""
+    async with subject.store.transaction() as tx:
+        await tx.mark_staff(WA, "c1", NOW + 100)
+        await tx.mark_staff(WA, "c1", NOW + 50)
+        assert await tx.staff_quiet(WA, "c1", NOW + 75)
+        await tx.mark_staff(WA, "c1", NOW + 200)
+        assert await tx.staff_quiet(WA, "c1", NOW + 150)
+
+
+# --- settling ---------------------------------------------------------------------------
+
+
+async def test_settle_tag_marks_own_job(subject: StoreUnderTest) -> None:
+    """A known tag settles its job; an unknown tag is not ours."""
+    await _queue(subject.store, "t1")
+    async with subject.store.transaction() as tx:
+        assert await tx.settle_tag("t1", NOW) is True
+        assert await tx.settle_tag("t-unknown", NOW) is False
+    assert (await _claim_one(subject.store)).settled is True
+
+
+async def test_settle_tag_brings_ambiguous_job_forward(subject: StoreUnderTest) -> None:
+    """Settling an ambiguous job makes it due now instead of after the settle window."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store)
+    assert await subject.store.begin_send(job.id, "w1", NOW)
+    await subject.store.reschedule(job.id, "w1", NOW + 120, JobState.AMBIGUOUS)
+    assert await subject.store.claim("w2", NOW + 5, 10, 60) == []
+    async with subject.store.transaction() as tx:
+        assert await tx.settle_tag("t1", NOW + 5)
+    settled = await _claim_one(subject.store, "w2", NOW + 5)
+    assert (settled.state, settled.settled) == (JobState.AMBIGUOUS, True)
+
+
+async def test_settle_recent_send_matches_recent_send_only(subject: StoreUnderTest) -> None:
+    """Only a send to that contact begun at or after ``since`` is settled."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store)
+    assert await subject.store.begin_send(job.id, "w1", NOW + 10)
+    async with subject.store.transaction() as tx:
+        assert not await tx.settle_recent_send(WA, "c1", NOW + 11, NOW + 12)
+        assert not await tx.settle_recent_send(WA, "c2", NOW, NOW + 12)
+        assert not await tx.settle_recent_send(Channel.INSTAGRAM, "c1", NOW, NOW + 12)
+        assert await tx.settle_recent_send(WA, "c1", NOW + 10, NOW + 12)
+    assert await subject.rows("SELECT settled FROM reply_jobs") == [(True,)]
+
+
+async def test_is_sent_message_after_finish_with_key(subject: StoreUnderTest) -> None:
+    """The message key a send returned is recognised once the job has ended."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store)
+    async with subject.store.transaction() as tx:
+        assert not await tx.is_sent_message("m1")
+    await subject.store.finish(job, Outcome.REPLIED, NOW + 1, sent_key="m1")
+    async with subject.store.transaction() as tx:
+        assert await tx.is_sent_message("m1")
+        assert not await tx.is_sent_message("m2")
+
+
+# --- the queue --------------------------------------------------------------------------
+
+
+async def test_claim_returns_job_with_every_field(subject: StoreUnderTest) -> None:
+    """A claimed job carries exactly what ingest queued, with its first attempt counted."""
+    log_id = await _queue(subject.store, "t1", "c7", Channel.INSTAGRAM, NOW)
+    job = await _claim_one(subject.store, at=NOW + 1)
+    assert job == Job(
+        id=job.id,
+        tag="t1",
+        channel=Channel.INSTAGRAM,
+        contact="c7",
+        contact_kind=ContactKind.SCOPED,
+        recipient=b"sealed:t1",
+        contact_log_id=log_id,
+        received_at=NOW - 5,
+        state=JobState.PENDING,
+        attempts=1,
+        send_started_at=None,
+        settled=False,
+        resent=False,
+    )
+    assert isinstance(job.id, int)
+    assert isinstance(job.recipient, bytes)
+
+
+async def test_claim_leased_job_waits_for_lease_expiry(subject: StoreUnderTest) -> None:
+    """A leased job is not claimable until its lease ends; then it is, one attempt more."""
+    await _queue(subject.store, "t1")
+    first = await _claim_one(subject.store, "w1", NOW, lease=60)
+    assert await subject.store.claim("w2", NOW + 30, 10, 60) == []
+    second = await _claim_one(subject.store, "w2", NOW + 61)
+    assert (second.id, second.attempts) == (first.id, 2)
+    assert await subject.rows("SELECT lease_owner, lease_until FROM reply_jobs") == [
+        ("w2", NOW + 121)
+    ]
+
+
+async def test_claim_skips_jobs_not_due_or_ended(subject: StoreUnderTest) -> None:
+    """Only due, unended jobs are claimed."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store)
+    await subject.store.reschedule(job.id, "w1", NOW + 100, JobState.PENDING)
+    assert await subject.store.claim("w2", NOW + 50, 10, 60) == []
+    job = await _claim_one(subject.store, "w2", NOW + 100)
+    await subject.store.finish(job, Outcome.REPLIED, NOW + 101)
+    assert await subject.store.claim("w3", NOW + 10 * DAY, 10, 60) == []
+
+
+async def test_claim_limit_takes_earliest_due(subject: StoreUnderTest) -> None:
+    """``limit`` bounds the batch, and the earliest due jobs go first."""
+    for i in range(3):
+        await _queue(subject.store, f"t{i}", f"c{i}", at=NOW + 2 - i)
+    jobs = await subject.store.claim("w1", NOW + 5, 2, 60)
+    assert sorted(job.tag for job in jobs) == ["t1", "t2"]
+
+
+async def test_claim_filters_by_channel(subject: StoreUnderTest) -> None:
+    """With a channel, only that channel's jobs are claimed."""
+    await _queue(subject.store, "t-wa", channel=WA)
+    await _queue(subject.store, "t-ig", channel=Channel.INSTAGRAM)
+    jobs = await subject.store.claim("w1", NOW, 10, 60, Channel.INSTAGRAM)
+    assert [job.tag for job in jobs] == ["t-ig"]
+    assert [job.tag for job in await subject.store.claim("w1", NOW, 10, 60)] == ["t-wa"]
+
+
+async def test_claim_settled_job_despite_live_lease(subject: StoreUnderTest) -> None:
+    """A settled job only needs ending, so it is claimable while another lease is live."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1", NOW, lease=600)
+    assert await subject.store.begin_send(job.id, "w1", NOW)
+    async with subject.store.transaction() as tx:
+        assert await tx.settle_tag("t1", NOW + 1)
+    again = await _claim_one(subject.store, "w2", NOW + 1)
+    assert (again.id, again.state, again.settled) == (job.id, JobState.SENDING, True)
+
+
+async def test_begin_send_refused_for_other_owner(subject: StoreUnderTest) -> None:
+    """Only the lease owner may start the send; it marks the job as on the wire."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    assert await subject.store.begin_send(job.id, "w2", NOW + 1) is False
+    assert await subject.rows("SELECT state, send_started_at FROM reply_jobs") == [
+        ("pending", None)
+    ]
+    assert await subject.store.begin_send(job.id, "w1", NOW + 1) is True
+    assert await subject.rows("SELECT state, send_started_at, resent FROM reply_jobs") == [
+        ("sending", NOW + 1, False)
+    ]
+
+
+async def test_begin_send_resend_stays_resent(subject: StoreUnderTest) -> None:
+    """A resend marks the job resent, and a later plain send does not clear the mark."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    assert await subject.store.begin_send(job.id, "w1", NOW + 1, resend=True)
+    assert await subject.store.begin_send(job.id, "w1", NOW + 2)
+    assert await subject.rows("SELECT resent FROM reply_jobs") == [(True,)]
+
+
+async def test_begin_send_refused_after_finish(subject: StoreUnderTest) -> None:
+    """An ended job cannot be put back on the wire."""
+    job = await _reply_then_finish(subject.store, Outcome.REPLIED)
+    assert await subject.store.begin_send(job.id, "w1", NOW + 2) is False
+
+
+async def test_reschedule_requeues_without_lease(subject: StoreUnderTest) -> None:
+    """A rescheduled job drops its lease and is due again at the new time, in the new state."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1", lease=600)
+    await subject.store.reschedule(job.id, "w1", NOW + 30, JobState.AMBIGUOUS)
+    assert await subject.store.claim("w2", NOW + 10, 10, 60) == []
+    again = await _claim_one(subject.store, "w2", NOW + 30)
+    assert (again.id, again.state, again.attempts) == (job.id, JobState.AMBIGUOUS, 2)
+
+
+async def test_reschedule_ignored_for_other_owner(subject: StoreUnderTest) -> None:
+    """A worker that lost the lease cannot reschedule the job."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1", lease=600)
+    await subject.store.reschedule(job.id, "w2", NOW + 1, JobState.PENDING)
+    assert await subject.rows("SELECT due_at, lease_owner FROM reply_jobs") == [(NOW, "w1")]
+
+
+async def test_release_frees_leases_of_one_owner(subject: StoreUnderTest) -> None:
+    """Release drops every lease of that owner, and no other."""
+    await _queue(subject.store, "t1")
+    await _queue(subject.store, "t2", "c2")
+    await subject.store.claim("w1", NOW, 1, 600)
+    await subject.store.claim("w2", NOW, 1, 600)
+    await subject.store.release("w1")
+    assert await subject.store.claim("w3", NOW + 1, 10, 60) != []
+    rows = await subject.rows("SELECT lease_owner FROM reply_jobs ORDER BY lease_owner")
+    assert rows == [("w2",), ("w3",)]
+
+
+async def test_finish_erases_recipient_and_sets_outcome(subject: StoreUnderTest) -> None:
+    """Ending a job erases the sealed recipient and writes the outcome to the contact log."""
+    log_id = await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store)
+    await subject.store.finish(job, Outcome.REPLIED, NOW + 3)
+    rows = await subject.rows(
+        "SELECT recipient, state, outcome, finished_at, lease_owner, lease_until FROM reply_jobs"
+    )
+    assert rows == [(None, "done", "replied", NOW + 3, None, None)]
+    assert await subject.rows("SELECT id, outcome FROM contact_log") == [(log_id, "replied")]
+
+
+async def test_queue_depth_counts_unended_jobs(subject: StoreUnderTest) -> None:
+    """Queue depth counts pending, sending and ambiguous jobs, not ended ones."""
+    assert await subject.store.queue_depth() == 0
+    await _queue(subject.store, "t1")
+    await _queue(subject.store, "t2", "c2")
+    assert await subject.store.queue_depth() == 2
+    job = (await subject.store.claim("w1", NOW, 1, 60))[0]
+    await subject.store.finish(job, Outcome.REPLIED, NOW)
+    assert await subject.store.queue_depth() == 1
+
+
+# --- retention and export ---------------------------------------------------------------
+
+
+async def test_purge_contact_log_by_retention_days(subject: StoreUnderTest) -> None:
+    """Contact records older than the retention period are deleted, newer ones kept."""
+    async with subject.store.transaction() as tx:
+        for age in (31, 29):
+            await tx.add_contact(NOW - age * DAY, WA, "c1", EventKind.MESSAGE, Outcome.REPLIED)
+    counts = await subject.store.purge(NOW, 30)
+    assert counts == PurgeCounts(contacts=1, seen=0, jobs=0, other=0)
+    assert await subject.rows("SELECT time FROM contact_log") == [(NOW - 29 * DAY,)]
+
+
+async def test_purge_dedupe_keys_after_eight_days(subject: StoreUnderTest) -> None:
+    """Dedupe keys live for eight days (Meta redelivers for seven), then go."""
+    assert DEDUPE_DAYS == 8
+    async with subject.store.transaction() as tx:
+        await tx.mark_seen("old", NOW - 8 * DAY - 1)
+        await tx.mark_seen("recent", NOW - 8 * DAY + 1)
+    assert (await subject.store.purge(NOW, 30)).seen == 1
+    async with subject.store.transaction() as tx:
+        assert await tx.mark_seen("old", NOW) is True
+        assert await tx.mark_seen("recent", NOW) is False
+
+
+async def test_purge_ended_jobs_after_eight_days(subject: StoreUnderTest) -> None:
+    """Ended jobs go eight days after they ended; unended jobs stay however old."""
+    assert ENDED_JOB_DAYS == 8
+    for tag, age in (("old", 9), ("recent", 7)):
+        at = NOW - age * DAY
+        await _queue(subject.store, tag, tag, at=at)
+        job = await _claim_one(subject.store, at=at)
+        await subject.store.finish(job, Outcome.REPLIED, at)
+    await _queue(subject.store, "waiting", "c3", at=NOW - 9 * DAY)
+    assert (await subject.store.purge(NOW, 30)).jobs == 1
+    rows = await subject.rows("SELECT tag FROM reply_jobs ORDER BY tag")
+    assert rows == [("recent",), ("waiting",)]
+
+
+async def test_purge_sent_keys_and_expired_staff_rows(subject: StoreUnderTest) -> None:
+    """Sent-message keys go after eight days, staff rows once their quiet time has passed."""
+    await _queue(subject.store, "t1", at=NOW - 9 * DAY)
+    job = await _claim_one(subject.store, at=NOW - 9 * DAY)
+    await subject.store.finish(job, Outcome.REPLIED, NOW - 9 * DAY, sent_key="m1")
+    async with subject.store.transaction() as tx:
+        await tx.mark_staff(WA, "c1", NOW - 1)
+        await tx.mark_staff(WA, "c2", NOW + 1)
+    assert (await subject.store.purge(NOW, 30)).other == 2
+    async with subject.store.transaction() as tx:
+        assert not await tx.is_sent_message("m1")
+        assert await tx.staff_quiet(WA, "c2", NOW)
+
+
+async def test_contacts_ordered_within_bounds(subject: StoreUnderTest) -> None:
+    """Export lists records in ``[since, until)``, oldest first, ties in insertion order."""
+    async with subject.store.transaction() as tx:
+        for offset, contact in ((2, "a"), (0, "b"), (1, "c"), (1, "d"), (3, "e")):
+            await tx.add_contact(NOW + offset, WA, contact, EventKind.WELCOME, Outcome.COOLDOWN)
+    everything = await subject.store.contacts(None, None)
+    assert [record.pseudonym for record in everything] == ["b", "c", "d", "a", "e"]
+    assert everything[0] == ContactRecord(NOW, "whatsapp", "b", "welcome", "cooldown")
+    window = await subject.store.contacts(NOW + 1, NOW + 3)
+    assert [record.pseudonym for record in window] == ["c", "d", "a"]
+    assert [r.pseudonym for r in await subject.store.contacts(NOW + 2, None)] == ["a", "e"]
+    assert [r.pseudonym for r in await subject.store.contacts(None, NOW + 1)] == ["b"]
+
+
+async def test_forget_deletes_one_person_only(subject: StoreUnderTest) -> None:
+    """Erasure deletes one person's records on one channel and counts their contact rows."""
+    for contact in ("c1", "c2"):
+        await _queue(subject.store, f"t-{contact}", contact)
+        async with subject.store.transaction() as tx:
+            await tx.add_contact(NOW + 1, WA, contact, EventKind.MESSAGE, Outcome.COOLDOWN)
+            await tx.mark_staff(WA, contact, NOW + HOUR)
+    await _queue(subject.store, "t-ms", "c1", Channel.MESSENGER)
+    assert await subject.store.forget(WA, "c1") == 2
+    people = "SELECT DISTINCT channel, {} FROM {} ORDER BY 1, 2"
+    other_person, other_channel = ("whatsapp", "c2"), ("messenger", "c1")
+    assert await subject.rows(people.format("pseudonym", "contact_log")) == [
+        other_channel,
+        other_person,
+    ]
+    for table in ("reply_jobs", "cooldowns"):
+        assert await subject.rows(people.format("contact", table)) == [other_channel, other_person]
+    assert await subject.rows(people.format("contact", "staff_activity")) == [other_person]
+
+
+async def test_forget_unknown_person_counts_zero(subject: StoreUnderTest) -> None:
+    """Erasing someone the store never saw deletes nothing."""
+    await _queue(subject.store, "t1")
+    assert await subject.store.forget(WA, "nobody") == 0
+    assert await subject.store.queue_depth() == 1
+
+
+# --- transactions and errors ------------------------------------------------------------
+
+
+async def test_transaction_rolls_back_on_exception(subject: StoreUnderTest) -> None:
+    """An exception inside a transaction leaves no trace and propagates unchanged."""
+
+    async def write_everything_then_fail() -> None:
+        async with subject.store.transaction() as tx:
+            await tx.mark_seen("k1", NOW)
+            assert await tx.claim_cooldown(WA, "c1", NOW, NOW - HOUR, "t1")
+            log_id = await tx.add_contact(NOW, WA, "c1", EventKind.MESSAGE, Outcome.PENDING)
+            await tx.add_job(_new_job("t1", "c1", WA, NOW), log_id)
+            await tx.mark_staff(WA, "c2", NOW + HOUR)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await write_everything_then_fail()
+    for table in ("seen_messages", "cooldowns", "contact_log", "reply_jobs", "staff_activity"):
+        assert await subject.rows(f"SELECT COUNT(*) FROM {table}") == [(0,)], table  # noqa: S608
+    async with subject.store.transaction() as tx:
+        assert await tx.mark_seen("k1", NOW)
+
+
+async def test_transaction_store_error_is_store_unavailable(subject: StoreUnderTest) -> None:
+    """A failing statement rolls back and surfaces as StoreUnavailable naming no value."""
+    await _queue(subject.store, "pb-secret-tag", "c-secret")
+
+    async def queue_the_same_tag_again() -> None:
+        async with subject.store.transaction() as tx:
+            await tx.mark_seen("k1", NOW)
+            await tx.add_job(_new_job("pb-secret-tag", "c-secret", WA, NOW), 1)  # tag is UNIQUE
+
+    with pytest.raises(StoreUnavailable) as caught:
+        await queue_the_same_tag_again()
+    message = str(caught.value)
+    assert "secret" not in message
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+    assert await subject.rows("SELECT COUNT(*) FROM seen_messages") == [(0,)]
+
+
+async def test_store_calls_raise_store_unavailable_on_server_error(
+    subject: StoreUnderTest,
+) -> None:
+    """With its tables gone, every store call raises StoreUnavailable, never a driver error."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store)
+    for table in ("reply_jobs", "contact_log"):
+        await subject.rows(f"DROP TABLE {table}")
+    store = subject.store
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.claim("w1", NOW, 10, 60),
+        lambda: store.begin_send(job.id, "w1", NOW),
+        lambda: store.reschedule(job.id, "w1", NOW, JobState.PENDING),
+        lambda: store.finish(job, Outcome.REPLIED, NOW),
+        lambda: store.release("w1"),
+        store.queue_depth,
+        lambda: store.purge(NOW, 30),
+        lambda: store.contacts(None, None),
+        lambda: store.forget(WA, "c1"),
+    ]
+    for call in calls:
+        with pytest.raises(StoreUnavailable):
+            await call()
+    assert await store.ping()
+
+
+async def test_ping_false_once_closed(subject: StoreUnderTest) -> None:
+    """Ping answers while open and says no once closed; closing twice is harmless."""
+    assert await subject.store.ping() is True
+    await subject.store.close()
+    await subject.store.close()
+    assert await subject.store.ping() is False
+    with pytest.raises(StoreUnavailable):
+        await subject.store.queue_depth()
+
+
+async def test_open_on_existing_database_keeps_data(subject: StoreUnderTest) -> None:
+    """Opening a second store on a database in use keeps schema and rows as they are."""
+    await _queue(subject.store, "t1")
+    second = subject.another()
+    await second.open()
+    try:
+        assert await second.queue_depth() == 1
+        assert (await _claim_one(second)).tag == "t1"
+    finally:
+        await second.close()
+
+
+# --- PostgreSQL: schema, real concurrency, several replicas -----------------------------
+
+
+@pytest.mark.postgres
+async def test_postgres_schema_version_recorded(pg: StoreUnderTest) -> None:
+    """The schema_info table records the schema version."""
+    rows = await pg.rows("SELECT key, value FROM schema_info")
+    assert rows == [("version", str(SCHEMA_VERSION))]
+
+
+@pytest.mark.postgres
+async def test_postgres_replicas_starting_together_create_schema_once() -> None:
+    """Several replicas opening an empty database at once all start, with one schema."""
+    async with postgres_schema() as url, AsyncExitStack() as stack:
+        stores = [PostgresStore(url, pool_size=1) for _ in range(4)]
+        for store in stores:
+            stack.push_async_callback(store.close)
+        await asyncio.gather(*(store.open() for store in stores))
+        assert all([await store.ping() for store in stores])
+        assert await stores[0].queue_depth() == 0
+
+
+async def _replicas(pg: StoreUnderTest, stack: AsyncExitStack, count: int) -> list[Store]:
+    stores = [pg.store]
+    for _ in range(count - 1):
+        replica = pg.another()
+        stack.push_async_callback(replica.close)
+        await replica.open()
+        stores.append(replica)
+    return stores
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("replicas", [1, 2])
+async def test_postgres_concurrent_cooldown_claims_one_winner(
+    pg: StoreUnderTest, replicas: int
+) -> None:
+    """Transactions open at the same time, on one or two replicas, claim a row exactly once."""
+    parties = 4
+    barrier = asyncio.Barrier(parties)
+
+    async def attempt(store: Store, tag: str) -> bool:
+        async with store.transaction() as tx:
+            await barrier.wait()
+            return await tx.claim_cooldown(WA, "c1", NOW, NOW - HOUR, tag)
+
+    async with AsyncExitStack() as stack:
+        stores = await _replicas(pg, stack, replicas)
+        async with asyncio.timeout(10):
+            won = await asyncio.gather(
+                *(attempt(stores[i % replicas], f"t{i}") for i in range(parties))
+            )
+    assert sorted(won) == [False, False, False, True]
+    winner = f"t{won.index(True)}"
+    assert await pg.rows("SELECT job_tag FROM cooldowns") == [(winner,)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("replicas", [1, 2])
+async def test_postgres_concurrent_mark_seen_one_new(pg: StoreUnderTest, replicas: int) -> None:
+    """Transactions open at the same time see one redelivered message as new exactly once."""
+    parties = 4
+    barrier = asyncio.Barrier(parties)
+
+    async def attempt(store: Store) -> bool:
+        async with store.transaction() as tx:
+            await barrier.wait()
+            return await tx.mark_seen("k1", NOW)
+
+    async with AsyncExitStack() as stack:
+        stores = await _replicas(pg, stack, replicas)
+        async with asyncio.timeout(10):
+            new = await asyncio.gather(*(attempt(stores[i % replicas]) for i in range(parties)))
+    assert sorted(new) == [False, False, False, True]
+
+
+@pytest.mark.postgres
+async def test_postgres_concurrent_webhooks_reply_once(pg: StoreUnderTest) -> None:
+    """Four messages from one patient ingested at once on two replicas get one reply job."""
+    policy = IngestPolicy(
+        accounts={WA: "pn-1"}, app_id=None, cooldown=HOUR, staff_quiet=HOUR, max_age=HOUR
+    )
+    barrier = asyncio.Barrier(4)
+
+    async def webhook(store: Store, i: int) -> Decision:
+        item = PreparedPatient(
+            channel=WA,
+            contact="c1",
+            contact_kind=ContactKind.PHONE,
+            dedupe_key=f"m{i}",
+            timestamp=NOW - 1,
+            kind=EventKind.MESSAGE,
+            tag=f"t{i}",
+            recipient=b"sealed",
+        )
+        async with store.transaction() as tx:
+            await barrier.wait()
+            [(_, decision)] = await apply(tx, [item], policy, NOW)
+        return decision
+
+    async with AsyncExitStack() as stack:
+        stores = await _replicas(pg, stack, 2)
+        async with asyncio.timeout(10):
+            decisions = await asyncio.gather(*(webhook(stores[i % 2], i) for i in range(4)))
+    assert sorted(decisions) == sorted([Decision.REPLY] + [Decision.COOLDOWN] * 3)
+    assert await pg.store.queue_depth() == 1
+    outcomes = await pg.rows("SELECT outcome FROM contact_log ORDER BY outcome")
+    assert outcomes == [("cooldown",)] * 3 + [("pending",)]
+
+
+@pytest.mark.postgres
+async def test_postgres_concurrent_claims_never_share_a_job(pg: StoreUnderTest) -> None:
+    """Many workers on two replicas claiming at once never lease the same job twice."""
+    total, rounds = 24, 4
+    async with pg.store.transaction() as tx:
+        for i in range(total):
+            log_id = await tx.add_contact(NOW, WA, f"c{i}", EventKind.MESSAGE, Outcome.PENDING)
+            await tx.add_job(_new_job(f"t{i}", f"c{i}", WA, NOW + i / 100), log_id)
+    async with AsyncExitStack() as stack:
+        stores = await _replicas(pg, stack, 2)
+        for r in range(rounds):  # every round starts after the last round's leases expired
+            at = NOW + 1 + r * 100
+            batches = await asyncio.gather(
+                *(stores[i % 2].claim(f"w{r}-{i}", at, 3, 60) for i in range(12))
+            )
+            claimed = [(job.id, f"w{r}-{i}") for i, batch in enumerate(batches) for job in batch]
+            ids = [job_id for job_id, _ in claimed]
+            assert len(ids) == len(set(ids)), f"round {r}"
+            claimed += [
+                (job.id, "w-rest") for job in await stores[0].claim("w-rest", at, total, 60)
+            ]
+            leases = await pg.rows("SELECT id, lease_owner, attempts FROM reply_jobs")
+            assert {(job_id, owner) for job_id, owner, _ in leases} == set(claimed)
+            assert len(claimed) == total
+    assert {attempts for _, _, attempts in leases} == {rounds}
+
+
+async def test_postgres_unreachable_server_raises_store_unavailable() -> None:
+    """A server that cannot be reached is StoreUnavailable naming only the error class."""
+    port = _closed_port()
+    store = PostgresStore(f"postgresql://someone:hunter2@127.0.0.1:{port}/bot")
+    with pytest.raises(StoreUnavailable) as caught:
+        await store.open()
+    message = str(caught.value)
+    assert "hunter2" not in message
+    assert str(port) not in message
+    assert caught.value.__cause__ is None
+    assert await store.ping() is False
+    with pytest.raises(StoreUnavailable):
+        async with store.transaction():
+            pass
+    await store.close()
