@@ -226,7 +226,7 @@ def _log_retry(retry_state: RetryCallState) -> None:
     log.warning(
         "graph_retry",
         attempt=retry_state.attempt_number,
-        wait=round(retry_state.upcoming_sleep, 3),
+        wait_s=round(retry_state.upcoming_sleep, 3),
         **_error_fields(exc),
     )
 
