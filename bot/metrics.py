@@ -14,7 +14,7 @@ from prometheus_client import (
 __all__ = ["Metrics"]
 
 # ``*_created`` timestamps double the exposition and carry nothing an alert needs.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
 
 
 class Metrics:
