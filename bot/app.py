@@ -145,7 +145,7 @@ async def webhook_post(request: web.Request) -> web.Response:
     rt = request.app[runtime_key]
     started = time.perf_counter()
     channel = "unknown"
-    status = 200
+    status = 500  # what aiohttp answers if anything below raises
     summary: dict[str, Any] = {}
     try:
         status, channel, summary = await _handle_webhook(rt, request)

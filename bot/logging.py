@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -78,17 +78,11 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
 )
 
 _dropped = {"count": 0}
-_drop_hook: list[Callable[[int], None]] = []
 
 
 def dropped_keys() -> int:
     """How many keys the allow-list has dropped since start-up."""
     return _dropped["count"]
-
-
-def on_dropped(hook: Callable[[int], None]) -> None:
-    """Call ``hook(n)`` whenever the allow-list drops ``n`` keys (metrics)."""
-    _drop_hook.append(hook)
 
 
 def _allow_list(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -97,8 +91,6 @@ def _allow_list(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         for key in unknown:
             del event_dict[key]
         _dropped["count"] += len(unknown)
-        for hook in _drop_hook:
-            hook(len(unknown))
         event_dict["dropped_keys"] = len(unknown)
     return event_dict
 

@@ -11,6 +11,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from bot.logging import dropped_keys
+
 __all__ = ["Metrics"]
 
 # ``*_created`` timestamps double the exposition and carry nothing an alert needs.
@@ -69,11 +71,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self.log_keys_dropped = Counter(
+        self.log_keys_dropped = Gauge(
             "practice_bot_log_keys_dropped",
-            "Log fields dropped by the allow-list (a key nobody reviewed).",
+            "Log fields dropped by the allow-list since start-up (a key nobody reviewed).",
             registry=self.registry,
         )
+        self.log_keys_dropped.set_function(dropped_keys)
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -217,7 +217,7 @@ def _error_fields(exc: BaseException | None) -> dict[str, Any]:
             "code": exc.code,
             "subcode": exc.subcode,
         }
-    return {"error_class": str(ErrorClass.TRANSIENT), "error": type(exc).__name__}
+    return {"error_class": str(ErrorClass.TRANSIENT), "error_type": type(exc).__name__}
 
 
 def _log_retry(retry_state: RetryCallState) -> None:

@@ -447,11 +447,15 @@ class PostgresStore:
                 "DELETE FROM sent_messages WHERE sent_at < $1", now - DEDUPE_DAYS * 86400
             )
             staff = await conn.execute("DELETE FROM staff_activity WHERE quiet_until < $1", now)
+            cooled = await conn.execute(
+                "DELETE FROM cooldowns WHERE job_tag IS NULL AND claimed_at < $1",
+                now - retention_days * 86400,
+            )
         return PurgeCounts(
             contacts=_rowcount(contacts),
             seen=_rowcount(seen),
             jobs=_rowcount(jobs),
-            other=_rowcount(sent) + _rowcount(staff),
+            other=_rowcount(sent) + _rowcount(staff) + _rowcount(cooled),
         )
 
     async def contacts(self, since: float | None, until: float | None) -> list[ContactRecord]:

@@ -389,6 +389,12 @@ class SQLiteStore:
                 "DELETE FROM sent_messages WHERE sent_at < ?", (now - DEDUPE_DAYS * 86400,)
             ).rowcount
             other += db.execute("DELETE FROM staff_activity WHERE quiet_until < ?", (now,)).rowcount
+            # A cooldown row says when a pseudonym last got a reply: keep it no longer than
+            # the contact log that records the same fact.
+            other += db.execute(
+                "DELETE FROM cooldowns WHERE job_tag IS NULL AND claimed_at < ?",
+                (now - retention_days * 86400,),
+            ).rowcount
         with contextlib.suppress(sqlite3.Error):  # a reader holds the WAL; close truncates it
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return PurgeCounts(contacts=contacts, seen=seen, jobs=jobs, other=other)

@@ -15,7 +15,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters._meta.graph import RetryPolicy
-from bot.app import Runtime, create_app, runtime_key
+from bot.app import AccessLogger, Runtime, create_app, runtime_key
 from bot.settings import Settings
 from bot.store import Store
 from bot.templates import LiveTemplates
@@ -100,7 +100,7 @@ def make_settings(
 class Service:
     """A running app and a client that signs what it posts."""
 
-    client: TestClient[web.Request, None]
+    client: TestClient[web.Request, web.Application]
     app: web.Application
     clock: Clock
     secret: str = APP_SECRET
@@ -158,7 +158,10 @@ async def running_service(
         template_poll=0.05,
         retry_policy=retry_policy or FAST_RETRIES,
     )
-    async with TestServer(app) as server:
-        client: TestClient[web.Request, None] = TestClient(server)
-        async with client:
-            yield Service(client=client, app=app, clock=clock)
+    server = TestServer(app)
+    # TestServer ignores access_log_class given to its constructor; start it explicitly so
+    # tests log requests exactly as `practice-bot serve` does.
+    await server.start_server(access_log_class=AccessLogger)
+    client: TestClient[web.Request, web.Application] = TestClient(server)
+    async with client:  # closing the client closes the server and runs cleanup_ctx
+        yield Service(client=client, app=app, clock=clock)
