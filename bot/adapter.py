@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from bot.events import Channel, ContactKind, Event
 from bot.replies import Reply
@@ -43,8 +43,15 @@ class Outbound:
 class Adapter(Protocol):
     """One Meta product: parses its webhook objects and shapes its send requests."""
 
-    channel: ClassVar[Channel]
-    object_name: ClassVar[str]  # the payload's ``object``: routes POST /webhook bodies here
+    @property
+    def channel(self) -> Channel:
+        """The channel this adapter serves."""
+        ...
+
+    @property
+    def object_name(self) -> str:
+        """The payload's ``object`` this adapter owns: routes POST /webhook bodies here."""
+        ...
 
     def parse(self, payload: Mapping[str, Any]) -> list[Event]:
         """Every event in a decoded webhook body; never raises, never keeps content."""

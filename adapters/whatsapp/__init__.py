@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
-
+from adapters._meta.adapter import MetaAdapter
 from adapters.whatsapp.parse import parse
 from adapters.whatsapp.send import build_send
-from bot.adapter import Outbound, SendConfig
-from bot.events import Channel, ContactKind, Event
-from bot.replies import Reply
+from bot.events import Channel
 
-__all__ = ["WhatsAppAdapter"]
+__all__ = ["ADAPTER"]
 
-
-class WhatsAppAdapter:
-    """The WhatsApp Cloud API adapter: a pure parser and a request builder."""
-
-    channel: ClassVar[Channel] = Channel.WHATSAPP
-    object_name: ClassVar[str] = "whatsapp_business_account"
-
-    def parse(self, payload: Mapping[str, Any]) -> list[Event]:
-        """Every event in a decoded webhook body; never raises, never keeps content."""
-        return parse(payload)
-
-    def build_send(
-        self,
-        reply: Reply,
-        *,
-        config: SendConfig,
-        recipient_id: str,
-        contact_kind: ContactKind,
-        tag: str,
-    ) -> Outbound:
-        """The Cloud API request that sends ``reply``, tagged with ``tag``."""
-        return build_send(
-            reply, config=config, recipient_id=recipient_id, contact_kind=contact_kind, tag=tag
-        )
+ADAPTER = MetaAdapter(Channel.WHATSAPP, "whatsapp_business_account", parse, build_send)

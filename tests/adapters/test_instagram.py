@@ -7,13 +7,12 @@ from typing import Any
 import pytest
 
 from adapters._meta.wire import SkipKind
-from adapters.instagram import InstagramAdapter
+from adapters.instagram import ADAPTER
 from bot.adapter import Outbound, SendConfig
 from bot.events import Channel, ContactKind, Echo, EventKind, PatientEvent, Skipped
 from bot.replies import Reply
 from tests.helpers.fixtures import fixture_json
 
-ADAPTER = InstagramAdapter()
 ACCOUNT = "17841400000000001"
 IGSID = "7000000000000001"
 TAG = "pb1.7f3c9a2e5d8b4c61"

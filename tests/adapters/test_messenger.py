@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 
 from adapters._meta.wire import SkipKind
-from adapters.messenger import MessengerAdapter
+from adapters.messenger import ADAPTER
 from adapters.messenger.send import call_button_number
 from bot.adapter import Outbound, SendConfig
 from bot.events import Channel, ContactKind, Echo, EventKind, PatientEvent, Skipped
 from bot.replies import Reply
 from tests.helpers.fixtures import fixture_json
 
-ADAPTER = MessengerAdapter()
 PAGE = "200000000000001"
 PSID = "6000000000000001"
 TAG = "pb1.7f3c9a2e5d8b4c61"

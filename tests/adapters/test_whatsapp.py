@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from adapters._meta.wire import SkipKind
-from adapters.whatsapp import WhatsAppAdapter
+from adapters.whatsapp import ADAPTER
 from bot.adapter import Outbound, SendConfig
 from bot.events import (
     Channel,
@@ -21,7 +21,6 @@ from bot.events import (
 from bot.replies import Reply
 from tests.helpers.fixtures import fixture_json
 
-ADAPTER = WhatsAppAdapter()
 PHONE_NUMBER_ID = "109876543210987"
 WA = "447700900123"
 BSUID = "GB.13491208655302741918"
