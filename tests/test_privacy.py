@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import io
 import json
 import logging
@@ -38,7 +39,8 @@ import pytest
 import structlog
 from aiohttp import ClientResponse
 
-from adapters import REGISTRY
+from adapters import BY_OBJECT, REGISTRY
+from adapters._meta.adapter import MetaAdapter
 from bot import cli
 from bot.events import Channel, ContactKind, Event
 from bot.logging import configure_logging
@@ -897,7 +899,10 @@ async def test_privacy_adapter_exception_is_summarised_without_content(
         raw_body = json.dumps(dict(payload))
         raise RuntimeError(f"cannot parse {raw_body}")
 
-    monkeypatch.setattr(REGISTRY[Channel.MESSENGER], "parse", explode)
+    messenger = REGISTRY[Channel.MESSENGER]
+    assert isinstance(messenger, MetaAdapter)
+    broken = dataclasses.replace(messenger, parse=explode)
+    monkeypatch.setitem(BY_OBJECT, "page", broken)
     async with serving(setup) as http:
         assert await http.post(body) == 200
         await http.service.drain()
