@@ -13,7 +13,7 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -45,11 +45,20 @@ class SendResultLike(Protocol):
 
 
 class Sender(Protocol):
-    """The Graph client as the worker uses it; ``on_error`` is called per failed attempt."""
+    """The Graph client as the worker uses it (see ``adapters._meta.graph.GraphClient.send``)."""
 
     async def send(
-        self, outbound: Outbound, *, on_error: Callable[[ErrorClass], None] | None = None
+        self,
+        outbound: Outbound,
+        *,
+        on_error: Callable[[ErrorClass], None] | None = None,
+        on_attempt: Callable[[int], Awaitable[None]] | None = None,
+        on_not_delivered: Callable[[], Awaitable[None]] | None = None,
     ) -> SendResultLike: ...
+
+
+class _LeaseLost(Exception):
+    """Another worker took the job between two attempts."""
 
 
 Renderer = Callable[[Channel, datetime], Reply]
@@ -237,11 +246,13 @@ class ReplyWorker:
             )
             await self._requeue(job, None)
 
-    async def _requeue(self, job: Job, retry_after: float | None) -> None:
+    async def _requeue(
+        self, job: Job, retry_after: float | None, state: JobState | None = None
+    ) -> None:
         delay = requeue_delay(job.attempts, retry_after)
         try:
             await self._store.reschedule(
-                job.id, self.owner, self._clock() + delay, JobState.PENDING
+                job.id, self.owner, self._clock() + delay, state or JobState.PENDING
             )
         except StoreUnavailable:
             return
@@ -306,10 +317,24 @@ class ReplyWorker:
         def count(error_class: ErrorClass) -> None:
             errors.labels(job.channel.value, error_class.value).inc()
 
+        async def on_attempt(number: int) -> None:
+            # The first attempt was marked by _process_job; later ones go on the wire anew.
+            if number > 1 and not await self._store.begin_send(
+                job.id, self.owner, self._clock(), resend=resend
+            ):
+                raise _LeaseLost
+
+        async def on_not_delivered() -> None:
+            await self._store.unsend(job.id, self.owner, resend=resend)
+
         try:
-            result = await self._sender.send(outbound, on_error=count)
+            result = await self._sender.send(
+                outbound, on_error=count, on_attempt=on_attempt, on_not_delivered=on_not_delivered
+            )
+        except _LeaseLost:
+            return
         except DeliveryError as error:
-            await self._delivery_failed(job, error)
+            await self._delivery_failed(job, error, resend=resend)
             return
         finally:
             self._metrics.send_seconds.observe(time.perf_counter() - started)
@@ -318,7 +343,7 @@ class ReplyWorker:
         )
         await self._finish(job, Outcome.AMBIGUOUS if resend else Outcome.REPLIED, sent_key)
 
-    async def _delivery_failed(self, job: Job, error: DeliveryError) -> None:
+    async def _delivery_failed(self, job: Job, error: DeliveryError, *, resend: bool) -> None:
         fields = {
             "channel": job.channel.value,
             "job": job.id,
@@ -341,4 +366,5 @@ class ReplyWorker:
             await self._finish(job, Outcome.FAILED)
             return
         log.warning("send_deferred", **fields)
-        await self._requeue(job, error.retry_after)
+        # A resend that failed leaves the first, ambiguous send unsettled: keep it ambiguous.
+        await self._requeue(job, error.retry_after, JobState.AMBIGUOUS if resend else None)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+from adapters._meta.graph import RetryPolicy
 from bot.settings import Settings
 from bot.store.sqlite import SQLiteStore
 from tests.helpers.fake_graph import Action, FakeGraph
@@ -250,3 +252,37 @@ async def test_delivery_whatsapp_request_carries_no_context(
         body = json.dumps(graph.requests[0].json)
         assert "context" not in graph.requests[0].json
         assert "wamid" not in body
+
+
+async def test_delivery_job_is_not_on_the_wire_between_attempts(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """While waiting to retry a 503 the job is pending, so a crash then is no ambiguous send."""
+    graph.script(Action.error(503))
+    slow = RetryPolicy(max_attempts=2, initial=0.5, max_wait=0.5, jitter=0.0, deadline=5.0)
+    async with running_service(settings, retry_policy=slow) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await graph.wait_for_requests(1)
+        await asyncio.sleep(0.2)
+        assert _rows(service, "SELECT state FROM reply_jobs") == [("pending",)]
+        await service.drain()
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+
+
+async def test_delivery_failed_resend_keeps_the_job_ambiguous_and_resends_later(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A resend answered 503 undoes the resend: the next round may still resend once."""
+    clock = Clock()
+    graph.script(Action.reset(), *[Action.error(503)] * 3)
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        clock.advance(121)
+        await service.drain()
+        assert len(graph.requests) == 4
+        assert _rows(service, "SELECT state, resent FROM reply_jobs") == [("ambiguous", 0)]
+        clock.advance(700)
+        await service.drain()
+        assert len(graph.requests) == 5
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("ambiguous",)]

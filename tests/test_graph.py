@@ -673,3 +673,47 @@ async def test_fake_graph_wait_for_requests(graph: FakeGraph, client: GraphClien
     requests = await graph.wait_for_requests(1, within=2)
     await task
     assert len(requests) == 1
+
+
+class Brackets:
+    """Records the on_attempt / on_not_delivered calls of one send."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def attempt(self, number: int) -> None:
+        self.calls.append(f"attempt {number}")
+
+    async def not_delivered(self) -> None:
+        self.calls.append("not delivered")
+
+
+async def test_send_brackets_each_attempt_that_certainly_failed(
+    graph: FakeGraph, client: GraphClient
+) -> None:
+    """Each attempt is announced; error answers are reported as not delivered."""
+    graph.script(Action.error(503), Action.error(400, 130429))
+    brackets = Brackets()
+    await client.send(
+        wa_send(graph), on_attempt=brackets.attempt, on_not_delivered=brackets.not_delivered
+    )
+    assert brackets.calls == [
+        "attempt 1",
+        "not delivered",
+        "attempt 2",
+        "not delivered",
+        "attempt 3",
+    ]
+
+
+async def test_send_ambiguous_attempt_is_not_reported_as_not_delivered(
+    graph: FakeGraph, client: GraphClient
+) -> None:
+    """A reset after the request was written may have delivered: no not-delivered call."""
+    graph.script(Action.reset())
+    brackets = Brackets()
+    with pytest.raises(DeliveryError):
+        await client.send(
+            wa_send(graph), on_attempt=brackets.attempt, on_not_delivered=brackets.not_delivered
+        )
+    assert brackets.calls == ["attempt 1"]

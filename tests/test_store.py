@@ -357,6 +357,33 @@ async def test_begin_send_refused_after_finish(subject: StoreUnderTest) -> None:
     assert await subject.store.begin_send(job.id, "w1", NOW + 2) is False
 
 
+async def test_unsend_puts_a_failed_attempt_back_to_pending(subject: StoreUnderTest) -> None:
+    """An attempt that certainly failed leaves the wire; the owner keeps its lease."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    await subject.store.begin_send(job.id, "w1", NOW + 1)
+    await subject.store.unsend(job.id, "w1")
+    assert await subject.rows("SELECT state, lease_owner FROM reply_jobs") == [("pending", "w1")]
+
+
+async def test_unsend_of_a_resend_keeps_the_first_send_ambiguous(subject: StoreUnderTest) -> None:
+    """A failed resend is undone: the job is ambiguous again and may be resent later."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    await subject.store.begin_send(job.id, "w1", NOW + 1, resend=True)
+    await subject.store.unsend(job.id, "w1", resend=True)
+    assert await subject.rows("SELECT state, resent FROM reply_jobs") == [("ambiguous", False)]
+
+
+async def test_unsend_refused_for_other_owner(subject: StoreUnderTest) -> None:
+    """Only the lease owner can take its attempt off the wire."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    await subject.store.begin_send(job.id, "w1", NOW + 1)
+    await subject.store.unsend(job.id, "w2")
+    assert await subject.rows("SELECT state FROM reply_jobs") == [("sending",)]
+
+
 async def test_reschedule_requeues_without_lease(subject: StoreUnderTest) -> None:
     """A rescheduled job drops its lease and is due again at the new time, in the new state."""
     await _queue(subject.store, "t1")

@@ -72,12 +72,20 @@ MAX_RESPONSE_BYTES = 64 * 1024  # Graph send answers are a few hundred bytes
 ErrorHook = Callable[[ErrorClass], None]
 """Called once per failed attempt with its class (wire it to ``graph_errors_total``)."""
 
+AttemptHook = Callable[[int], Awaitable[None]]
+"""Awaited before each attempt with its number (1, 2, …): the request is about to be written."""
+
+NotDeliveredHook = Callable[[], Awaitable[None]]
+"""Awaited after an attempt that certainly did not deliver (no connection, or an error answer)."""
+
 _RETRYABLE = frozenset({ErrorClass.TRANSIENT, ErrorClass.RATE_LIMITED})
 # The request never left this process: safe to send again.
 _CONNECT_PHASE: tuple[type[BaseException], ...] = (
     aiohttp.ClientConnectorError,  # DNS, refused, unreachable, TLS handshake
     aiohttp.ConnectionTimeoutError,  # pool wait / TCP / TLS exceeded ``connect``
 )
+# What ends an attempt; a DeliveryError marked ambiguous is the one case that may have landed.
+_NOT_DELIVERED: tuple[type[BaseException], ...] = (*_CONNECT_PHASE, DeliveryError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -289,11 +297,21 @@ class GraphClient:
     ) -> None:
         await self.close()
 
-    async def send(self, outbound: Outbound, *, on_error: ErrorHook | None = None) -> SendResult:
+    async def send(
+        self,
+        outbound: Outbound,
+        *,
+        on_error: ErrorHook | None = None,
+        on_attempt: AttemptHook | None = None,
+        on_not_delivered: NotDeliveredHook | None = None,
+    ) -> SendResult:
         """POST ``outbound`` and return Meta's message id, retrying only what is safe.
 
         ``on_error`` (besides the client's own hook) is called once per failed attempt, e.g.
-        to count it under the sending channel. Raises ``GraphError`` for Meta's error answers
+        to count it under the sending channel. ``on_attempt`` and ``on_not_delivered`` bracket
+        each attempt, so a caller can record exactly when a request may be on the wire (a crash
+        while waiting between attempts is then not mistaken for an ambiguous send).
+        Raises ``GraphError`` for Meta's error answers
         (the last one when retries run out), ``DeliveryError(ambiguous=True)`` when the request
         was written but its answer was lost, and a non-ambiguous ``DeliveryError`` when no
         connection could be made.
@@ -311,13 +329,26 @@ class GraphClient:
             before_sleep=_log_retry,
             reraise=True,
         )
+        result: SendResult | None = None
         try:
-            return await retrying(self._attempt, outbound, on_error)
+            async for attempt in retrying:
+                with attempt:
+                    if on_attempt is not None:
+                        await on_attempt(attempt.retry_state.attempt_number)
+                    try:
+                        result = await self._attempt(outbound, on_error)
+                    except _NOT_DELIVERED as exc:
+                        if on_not_delivered is not None and not getattr(exc, "ambiguous", False):
+                            await on_not_delivered()
+                        raise
         except _CONNECT_PHASE as exc:
             raise DeliveryError(
                 f"graph connect failed: {type(exc).__name__}",
                 error_class=ErrorClass.TRANSIENT,
             ) from None
+        if result is None:  # pragma: no cover - tenacity either returns a result or raises
+            raise DeliveryError("graph send gave no result", error_class=ErrorClass.TRANSIENT)
+        return result
 
     def _failed(self, error_class: ErrorClass, extra: ErrorHook | None) -> None:
         if self._on_error is not None:

@@ -188,6 +188,15 @@ class Store(Protocol):
         """Mark the job as on the wire (and a resend as resent); False if the lease is lost."""
         ...
 
+    async def unsend(self, job_id: int, owner: str, *, resend: bool = False) -> None:
+        """The attempt certainly did not deliver: the job is no longer on the wire.
+
+        It goes back to ``pending``, or, when the attempt was the resend after an ambiguous
+        send, to ``ambiguous`` with the resend undone (the first send may still have landed).
+        The lease stays with ``owner``, which may try again at once.
+        """
+        ...
+
     async def reschedule(self, job_id: int, owner: str, due_at: float, state: JobState) -> None:
         """Put the job back in the queue for ``due_at`` and drop the lease."""
         ...

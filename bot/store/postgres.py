@@ -366,6 +366,18 @@ class PostgresStore:
             )
         return _rowcount(status) == 1
 
+    async def unsend(self, job_id: int, owner: str, *, resend: bool = False) -> None:
+        async with self._connection("cannot write") as conn:
+            await conn.execute(
+                "UPDATE reply_jobs SET "
+                "state = CASE WHEN $1 THEN 'ambiguous' ELSE 'pending' END, "
+                "resent = CASE WHEN $1 THEN FALSE ELSE resent END "
+                "WHERE id = $2 AND lease_owner = $3 AND state = 'sending'",
+                resend,
+                job_id,
+                owner,
+            )
+
     async def reschedule(self, job_id: int, owner: str, due_at: float, state: JobState) -> None:
         async with self._connection("cannot write") as conn:
             await conn.execute(

@@ -319,6 +319,15 @@ class SQLiteStore:
         )
         return cur.rowcount == 1
 
+    async def unsend(self, job_id: int, owner: str, *, resend: bool = False) -> None:
+        self._write(
+            "UPDATE reply_jobs SET "
+            "state = CASE WHEN ? THEN 'ambiguous' ELSE 'pending' END, "
+            "resent = CASE WHEN ? THEN 0 ELSE resent END "
+            "WHERE id = ? AND lease_owner = ? AND state = 'sending'",
+            (int(resend), int(resend), job_id, owner),
+        )
+
     async def reschedule(self, job_id: int, owner: str, due_at: float, state: JobState) -> None:
         self._write(
             "UPDATE reply_jobs SET due_at = ?, state = ?, lease_owner = NULL, lease_until = NULL "
