@@ -121,7 +121,8 @@ def prepare(
             tag = our_tag(event.tag)
             if policy.accounts.get(event.channel) == event.account_id and tag:
                 work.append(PreparedStatus(tag=tag))
-            decided.append((event, Decision.STATUS))
+            else:
+                decided.append((event, Decision.STATUS))
             continue
         if not isinstance(event, PatientEvent | Echo):
             decided.append((event, Decision.SKIPPED))

@@ -261,11 +261,11 @@ class ReplyWorker:
     async def _process_job(self, job: Job) -> None:
         now = self._clock()
         resend = False
+        if job.settled:  # Meta reported a send carrying this job's tag: it arrived
+            await self._finish(job, Outcome.AMBIGUOUS if job.resent else Outcome.REPLIED)
+            return
         if job.state in (JobState.SENDING, JobState.AMBIGUOUS):
-            # An earlier attempt may have reached Meta: settle it before sending again.
-            if job.settled:
-                await self._finish(job, Outcome.AMBIGUOUS if job.resent else Outcome.REPLIED)
-                return
+            # An earlier attempt may have reached Meta: wait for it to settle, then resend once.
             settle_by = (job.send_started_at or now) + self._settle
             if now < settle_by:
                 await self._store.reschedule(job.id, self.owner, settle_by, JobState.AMBIGUOUS)
@@ -341,7 +341,8 @@ class ReplyWorker:
         sent_key = (
             self._keyring.message(job.channel, result.message_id) if result.message_id else None
         )
-        await self._finish(job, Outcome.AMBIGUOUS if resend else Outcome.REPLIED, sent_key)
+        outcome = Outcome.AMBIGUOUS if resend or job.resent else Outcome.REPLIED
+        await self._finish(job, outcome, sent_key)
 
     async def _delivery_failed(self, job: Job, error: DeliveryError, *, resend: bool) -> None:
         fields = {

@@ -23,7 +23,6 @@ import asyncpg
 import pytest
 import structlog
 
-from adapters import REGISTRY
 from adapters._meta.graph import GraphClient, RetryPolicy
 from bot.adapter import Outbound, SendConfig
 from bot.errors import DeliveryError
@@ -51,6 +50,7 @@ from tests.helpers.service import (
     Clock,
     Service,
     make_settings,
+    replace_parser,
     running_service,
 )
 from tests.helpers.stores import postgres_schema
@@ -353,7 +353,7 @@ async def test_allowlist_end_to_end_run_logs_only_reviewed_keys(
                 def explode(payload: Mapping[str, Any]) -> list[Event]:
                     raise RuntimeError(CANARY)
 
-                monkeypatch.setattr(REGISTRY[Channel.INSTAGRAM], "parse", explode)
+                replace_parser(monkeypatch, Channel.INSTAGRAM, explode)
                 assert (await service.post(fixture_bytes("instagram", "text"))).status == 200
                 store = service.store
                 assert isinstance(store, SQLiteStore)

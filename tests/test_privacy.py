@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import dataclasses
 import io
 import json
 import logging
@@ -39,8 +38,6 @@ import pytest
 import structlog
 from aiohttp import ClientResponse
 
-from adapters import BY_OBJECT, REGISTRY
-from adapters._meta.adapter import MetaAdapter
 from bot import cli
 from bot.events import Channel, ContactKind, Event
 from bot.logging import configure_logging
@@ -58,6 +55,7 @@ from tests.helpers.service import (
     Clock,
     Service,
     make_settings,
+    replace_parser,
     running_service,
 )
 from tests.helpers.stores import postgres_schema
@@ -899,10 +897,7 @@ async def test_privacy_adapter_exception_is_summarised_without_content(
         raw_body = json.dumps(dict(payload))
         raise RuntimeError(f"cannot parse {raw_body}")
 
-    messenger = REGISTRY[Channel.MESSENGER]
-    assert isinstance(messenger, MetaAdapter)
-    broken = dataclasses.replace(messenger, parse=explode)
-    monkeypatch.setitem(BY_OBJECT, "page", broken)
+    replace_parser(monkeypatch, Channel.MESSENGER, explode)
     async with serving(setup) as http:
         assert await http.post(body) == 200
         await http.service.drain()

@@ -328,6 +328,16 @@ async def test_claim_settled_job_despite_live_lease(subject: StoreUnderTest) -> 
     assert (again.id, again.state, again.settled) == (job.id, JobState.SENDING, True)
 
 
+async def test_claim_settled_job_not_reclaimed_by_its_own_owner(subject: StoreUnderTest) -> None:
+    """The worker already ending a settled job does not claim it again."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1", NOW, lease=600)
+    assert await subject.store.begin_send(job.id, "w1", NOW)
+    async with subject.store.transaction() as tx:
+        assert await tx.settle_tag("t1", NOW + 1)
+    assert await subject.store.claim("w1", NOW + 1, 10, 600) == []
+
+
 async def test_begin_send_refused_for_other_owner(subject: StoreUnderTest) -> None:
     """Only the lease owner may start the send; it marks the job as on the wire."""
     await _queue(subject.store, "t1")

@@ -177,8 +177,9 @@ class Store(Protocol):
     ) -> list[Job]:
         """Lease up to ``limit`` due jobs (of one channel, if given) whose lease has expired.
 
-        A settled job (its tag came back in a status or echo) is claimable at once even while
-        leased: it only needs ending, so a restart need not wait out a dead worker's lease.
+        A settled job on or near the wire (its tag came back in a status or echo) is claimable
+        at once even while another owner leases it: it only needs ending, so a restart need not
+        wait out a dead worker's lease.
         """
         ...
 

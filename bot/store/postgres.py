@@ -339,7 +339,8 @@ class PostgresStore:
                 "WITH due AS MATERIALIZED ("  # noqa: S608 - fixed column list
                 "SELECT id FROM reply_jobs WHERE state <> 'done' AND due_at <= $3 "
                 "AND ($5::text IS NULL OR channel = $5::text) "
-                "AND (lease_until IS NULL OR lease_until < $3 OR settled) "
+                "AND (lease_until IS NULL OR lease_until < $3 "
+                "OR (settled AND state <> 'pending' AND lease_owner <> $1)) "
                 "ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
                 "UPDATE reply_jobs SET lease_owner = $1, lease_until = $2, "
                 "attempts = attempts + 1 WHERE id IN (SELECT id FROM due) "

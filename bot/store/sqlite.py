@@ -303,9 +303,10 @@ class SQLiteStore:
             "UPDATE reply_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "  # noqa: S608
             "WHERE id IN (SELECT id FROM reply_jobs WHERE state != 'done' AND due_at <= ? "
             "AND (? IS NULL OR channel = ?) "
-            "AND (lease_until IS NULL OR lease_until < ? OR settled = 1) "
+            "AND (lease_until IS NULL OR lease_until < ? "
+            "OR (settled = 1 AND state != 'pending' AND lease_owner != ?)) "
             f"ORDER BY due_at LIMIT ?) RETURNING {_JOB_COLUMNS}",
-            (owner, now + lease, now, ch, ch, now, limit),
+            (owner, now + lease, now, ch, ch, now, owner, limit),
         )
         return [_job(row) for row in cur.fetchall()]
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters import BY_OBJECT, REGISTRY
+from adapters._meta.adapter import MetaAdapter
 from adapters._meta.graph import RetryPolicy
 from bot.app import AccessLogger, Runtime, create_app, runtime_key
+from bot.events import Channel, Event
 from bot.settings import Settings
 from bot.store import Store
 from bot.templates import LiveTemplates
@@ -33,6 +38,7 @@ __all__ = [
     "Clock",
     "Service",
     "make_settings",
+    "replace_parser",
     "running_service",
 ]
 
@@ -165,3 +171,14 @@ async def running_service(
     client: TestClient[web.Request, web.Application] = TestClient(server)
     async with client:  # closing the client closes the server and runs cleanup_ctx
         yield Service(client=client, app=app, clock=clock)
+
+
+def replace_parser(
+    monkeypatch: pytest.MonkeyPatch,
+    channel: Channel,
+    parse: Callable[[Mapping[str, Any]], list[Event]],
+) -> None:
+    """Route one channel's webhooks to another parser for the rest of the test."""
+    adapter = REGISTRY[channel]
+    assert isinstance(adapter, MetaAdapter)
+    monkeypatch.setitem(BY_OBJECT, adapter.object_name, dataclasses.replace(adapter, parse=parse))
