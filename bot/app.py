@@ -27,7 +27,8 @@ from adapters._meta.graph import GraphClient, RetryPolicy, new_session
 from adapters._meta.signature import handshake_challenge, verify_signature
 from bot.errors import PayloadError, SignatureError, StoreUnavailable
 from bot.events import Channel, Event, PatientEvent, Skipped
-from bot.ingest import Decision, IngestPolicy, apply, prepare
+from bot.ingest import Decision, GroupCommit, IngestPolicy, prepare
+from bot.logging import debug_enabled
 from bot.metrics import Metrics
 from bot.pseudonym import Keyring
 from bot.settings import Settings
@@ -64,6 +65,7 @@ class Runtime:
     secrets: tuple[bytes, ...]
     verify_token: bytes
     clock: Callable[[], float]
+    ingest: GroupCommit
     worker: ReplyWorker | None = None
 
 
@@ -111,7 +113,7 @@ class AccessLogger(AbstractAccessLogger):
 
     @property
     def enabled(self) -> bool:
-        return True
+        return debug_enabled()
 
 
 async def _security_headers(_: web.Request, response: StreamResponse) -> None:
@@ -191,10 +193,8 @@ async def _handle_webhook(rt: Runtime, request: web.Request) -> tuple[int, str, 
     work, decided = prepare(events, rt.policy, rt.keyring)
     decisions: list[tuple[Any, Decision]] = []
     if work:
-        now = rt.clock()
         try:
-            async with rt.store.transaction() as tx:
-                decisions = await apply(tx, work, rt.policy, now)
+            decisions = await rt.ingest.record(work)
         except StoreUnavailable:
             return 503, channel.value, {"reason": "store_unavailable"}
     _count_events(rt.metrics, channel, decided, decisions)
@@ -295,13 +295,16 @@ def create_app(
     )
     metrics = Metrics()
     keyring = Keyring(settings.pseudonym_key.get_secret_value())
+    store = store if store is not None else open_store(settings.database_url)
+    policy = build_policy(settings)
     rt = Runtime(
         settings=settings,
-        store=store if store is not None else open_store(settings.database_url),
+        store=store,
         keyring=keyring,
         metrics=metrics,
         templates=templates,
-        policy=build_policy(settings),
+        policy=policy,
+        ingest=GroupCommit(store, policy, clock),
         secrets=settings.app_secrets,
         verify_token=settings.meta_verify_token.get_secret_value().encode("utf-8"),
         clock=clock,

@@ -6,6 +6,7 @@
     ├── PayloadError         a signed body that is not a JSON object (never carries the body)
     ├── TemplateError        a template that does not validate (file:line:col)
     ├── StoreUnavailable     the store cannot record; the webhook answers 503
+    │   └── StoreConflict    transactions of two replicas collided; safe to try again
     └── DeliveryError        a send that did not succeed
         └── GraphError       Meta answered with an error; classified in adapters/_meta/errors.py
 
@@ -25,6 +26,7 @@ __all__ = [
     "GraphError",
     "PayloadError",
     "SignatureError",
+    "StoreConflict",
     "StoreUnavailable",
     "TemplateError",
 ]
@@ -69,6 +71,10 @@ class TemplateError(BotError):
 
 class StoreUnavailable(BotError):
     """The store could not record or read; callers answer 503 and retry later."""
+
+
+class StoreConflict(StoreUnavailable):
+    """Concurrent transactions collided (deadlock, serialization); trying again will do."""
 
 
 class ErrorClass(enum.StrEnum):

@@ -9,19 +9,23 @@ them all claims the cooldown row and gets a reply job.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import random
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from bot.errors import StoreConflict, StoreUnavailable
 from bot.events import Channel, ContactKind, Echo, Event, EventKind, PatientEvent, StatusUpdate
 from bot.pseudonym import Keyring
-from bot.store import IngestTx, NewJob, Outcome
+from bot.store import IngestTx, NewJob, Outcome, Store
 
 __all__ = [
     "RULES",
     "Decision",
+    "GroupCommit",
     "IngestPolicy",
     "PreparedEcho",
     "PreparedPatient",
@@ -29,6 +33,8 @@ __all__ = [
     "apply",
     "prepare",
 ]
+
+CONFLICT_RETRIES = 5  # a deadlock between two replicas' batches is retried this often
 
 # An Instagram echo carries no tag: one to a recipient the bot sent to this recently is ours.
 INSTAGRAM_ECHO_WINDOW = 120.0
@@ -271,3 +277,88 @@ async def apply(
                 await tx.settle_tag(item.tag, now)
             results.append((item, Decision.STATUS))
     return results
+
+
+Decided = list[tuple[Prepared, Decision]]
+
+
+class GroupCommit:
+    """Records webhooks that arrive together in one transaction: one fsync for many.
+
+    Each caller still waits for the commit that holds its own events, so "persist, then
+    acknowledge" holds; only the cost of the commit is shared. If a batch fails for a reason
+    other than the store, its webhooks are retried one by one so one bad item cannot fail
+    the others.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        policy: IngestPolicy,
+        clock: Callable[[], float],
+        *,
+        max_batch: int = 256,
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._clock = clock
+        self._max_batch = max_batch
+        self._waiting: list[tuple[list[Prepared], asyncio.Future[Decided]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, work: list[Prepared]) -> Decided:
+        """Apply ``work`` in a shared transaction; returns once it is committed.
+
+        Raises:
+            StoreUnavailable: the store could not record (the webhook answers 503).
+        """
+        future: asyncio.Future[Decided] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="group-commit")
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                # One turn of the loop lets webhooks that are already being read join.
+                await asyncio.sleep(0)
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._commit(batch)
+        finally:
+            self._flusher = None
+
+    async def _commit(self, batch: list[tuple[list[Prepared], asyncio.Future[Decided]]]) -> None:
+        results: list[Decided] = []
+        for attempt in range(CONFLICT_RETRIES + 1):
+            now = self._clock()
+            try:
+                async with self._store.transaction() as tx:
+                    results = [await apply(tx, work, self._policy, now) for work, _ in batch]
+                break
+            except StoreConflict:
+                if attempt == CONFLICT_RETRIES:
+                    _fail(batch, StoreUnavailable("store conflict persisted"))
+                    return
+                # Another replica holds the same rows: back off a moment and run it again.
+                await asyncio.sleep(random.uniform(0.001, 0.02) * (attempt + 1))  # noqa: S311
+            except StoreUnavailable as error:
+                _fail(batch, StoreUnavailable(str(error)))
+                return
+            except Exception as error:  # noqa: BLE001 - isolate the item that broke, see below
+                if len(batch) == 1:
+                    _fail(batch, error)
+                    return
+                for item in batch:
+                    await self._commit([item])
+                return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
+def _fail(batch: list[tuple[list[Prepared], asyncio.Future[Decided]]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["ALLOWED_KEYS", "configure_logging", "dropped_keys"]
+__all__ = ["ALLOWED_KEYS", "configure_logging", "debug_enabled", "dropped_keys"]
 
 # Every key a log line may carry. Adding one is a privacy review: see docs/privacy.md.
 ALLOWED_KEYS: frozenset[str] = frozenset(
@@ -78,6 +78,12 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
 )
 
 _dropped = {"count": 0}
+_state = {"debug": True}  # until configured, structlog's defaults print everything
+
+
+def debug_enabled() -> bool:
+    """True when DEBUG lines are written (lets hot paths skip building them)."""
+    return _state["debug"]
 
 
 def dropped_keys() -> int:
@@ -138,6 +144,7 @@ _LEVELS = {
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     """Configure structlog and route the standard library's loggers through it."""
     out = stream if stream is not None else sys.stdout
+    _state["debug"] = _LEVELS[level] <= logging.DEBUG
     renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=False)
         if fmt == "console"

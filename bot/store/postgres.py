@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
-from bot.errors import StoreUnavailable
+from bot.errors import StoreConflict, StoreUnavailable
 from bot.events import Channel, ContactKind, EventKind
 from bot.store import (
     ContactRecord,
@@ -105,6 +105,8 @@ _JOB_COLUMNS = (
 )
 
 # What a lost server, a broken connection or a failed statement raises.
+# Two replicas' transactions took row locks in different orders: retrying succeeds.
+_CONFLICTS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 _ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
@@ -317,6 +319,8 @@ class PostgresStore:
         try:
             async with pool.acquire(timeout=COMMAND_TIMEOUT) as conn:
                 yield conn
+        except _CONFLICTS as error:
+            raise StoreConflict(f"{what}: {type(error).__name__}") from None
         except _ERRORS as error:
             raise StoreUnavailable(f"{what}: {type(error).__name__}") from None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -219,37 +219,54 @@ class SQLiteStore:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
+        self._bg: sqlite3.Connection | None = None
 
     @property
     def db(self) -> sqlite3.Connection:
-        """The open connection (tests use it to inject faults)."""
+        """The ingest connection (tests use it to inject faults)."""
         if self._db is None:
             raise StoreUnavailable("store is not open")
         return self._db
 
+    @property
+    def bg(self) -> sqlite3.Connection:
+        """The worker's connection: queue bookkeeping after the acknowledgement."""
+        if self._bg is None:
+            raise StoreUnavailable("store is not open")
+        return self._bg
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(f"PRAGMA synchronous = {synchronous}")
+        db.execute("PRAGMA secure_delete = ON")
+        db.execute("PRAGMA busy_timeout = 5000")
+        return db
+
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode = WAL")
-            # FULL: a commit survives power loss, not only a crash; fsync is cheap next to a
-            # webhook's network round trip, and Meta only gets its 200 after the commit.
-            db.execute("PRAGMA synchronous = FULL")
-            db.execute("PRAGMA secure_delete = ON")
-            db.execute("PRAGMA busy_timeout = 5000")
-            db.execute("PRAGMA foreign_keys = ON")
+            # Ingest commits are FULL: Meta gets its 200 only for what survives a power cut
+            # (group commit shares the fsync). Worker bookkeeping is NORMAL, which survives any
+            # crash of the process; a power cut could at worst replay a send, like an
+            # ambiguous one.
+            db = self._connect("FULL")
             db.executescript(SCHEMA)
             db.execute(
                 "INSERT OR IGNORE INTO schema_info (key, value) VALUES ('version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            bg = self._connect("NORMAL")
         except (sqlite3.Error, OSError) as error:
             raise StoreUnavailable(
                 f"cannot open the SQLite store: {type(error).__name__}"
             ) from None
-        self._db = db
+        self._db, self._bg = db, bg
 
     async def close(self) -> None:
+        if self._bg is not None:
+            self._bg.close()
+            self._bg = None
         if self._db is None:
             return
         db, self._db = self._db, None
@@ -267,9 +284,11 @@ class SQLiteStore:
             return False
         return True
 
+    def transaction(self) -> AbstractAsyncContextManager[IngestTx]:
+        return self._transaction(self.db)
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[IngestTx]:
-        db = self.db
+    async def _transaction(self, db: sqlite3.Connection) -> AsyncIterator[IngestTx]:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
@@ -291,7 +310,7 @@ class SQLiteStore:
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         try:
-            return self.db.execute(sql, params)
+            return self.bg.execute(sql, params)
         except sqlite3.Error as error:
             raise StoreUnavailable(f"cannot write: {type(error).__name__}") from None
 
@@ -340,8 +359,8 @@ class SQLiteStore:
         self, job: Job, outcome: Outcome, now: float, sent_key: str | None = None
     ) -> None:
         releases = outcome in (Outcome.FAILED, Outcome.STALE)
-        async with self.transaction():
-            db = self.db
+        async with self._transaction(self.bg):
+            db = self.bg
             db.execute(
                 "UPDATE reply_jobs SET state = 'done', outcome = ?, finished_at = ?, "
                 "recipient = NULL, lease_owner = NULL, lease_until = NULL WHERE id = ?",
@@ -377,7 +396,7 @@ class SQLiteStore:
 
     async def queue_depth(self) -> int:
         try:
-            row = self.db.execute("SELECT COUNT(*) FROM reply_jobs WHERE state != 'done'")
+            row = self.bg.execute("SELECT COUNT(*) FROM reply_jobs WHERE state != 'done'")
             return int(row.fetchone()[0])
         except sqlite3.Error as error:
             raise StoreUnavailable(f"cannot read: {type(error).__name__}") from None
