@@ -27,6 +27,7 @@ __all__ = [
     "Decision",
     "GroupCommit",
     "IngestPolicy",
+    "Prepared",
     "PreparedEcho",
     "PreparedPatient",
     "PreparedStatus",
