@@ -200,7 +200,7 @@ async def _handle_webhook(rt: Runtime, request: web.Request) -> tuple[int, str, 
     _count_events(rt.metrics, channel, decided, decisions)
     replies = sum(1 for _, decision in decisions if decision is Decision.REPLY)
     if replies and rt.worker is not None:
-        rt.worker.wake()
+        rt.worker.wake([channel])
     tally: Counter[str] = Counter(d.value for _, d in decided)
     tally.update(d.value for _, d in decisions)
     return (

@@ -322,8 +322,10 @@ class GroupCommit:
     async def _flush(self) -> None:
         try:
             while self._waiting:
-                # One turn of the loop lets webhooks that are already being read join.
-                await asyncio.sleep(0)
+                # A few turns of the loop let webhooks already arriving join this batch: one
+                # turn reads their bytes, the next runs their handlers up to ``record``.
+                for _ in range(3):
+                    await asyncio.sleep(0)
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 await self._commit(batch)

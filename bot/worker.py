@@ -9,11 +9,10 @@ a status webhook or echo carrying the job's tag, and only then sends once more, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -143,10 +142,12 @@ class ReplyWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
+        self._dirty: set[Channel] = set(Channel)  # channels that may have due jobs
         self._last_depth = 0.0
 
-    def wake(self) -> None:
-        """New jobs were recorded: look now instead of at the next poll."""
+    def wake(self, channels: Iterable[Channel] = ()) -> None:
+        """New jobs were recorded for ``channels``: look now instead of at the next poll."""
+        self._dirty.update(channels)
         self._wake.set()
 
     async def run(self) -> None:
@@ -156,8 +157,11 @@ class ReplyWorker:
             await self._update_depth()
             if claimed == 0 or len(self._inflight) >= self._max_inflight:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self._poll, wait or 1e9))
+                except TimeoutError:
+                    # A poll: retries fall due and leases expire without a webhook to say so.
+                    self._dirty.update(Channel)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop claiming, let in-flight sends finish (bounded), release remaining leases."""
@@ -178,6 +182,7 @@ class ReplyWorker:
         """Process until no job is due and nothing is in flight (tests and the CLI)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self._dirty.update(Channel)
             claimed, wait = await self._claim_round()
             if self._inflight:
                 await asyncio.wait(set(self._inflight))
@@ -187,15 +192,17 @@ class ReplyWorker:
                 await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
     async def _claim_round(self) -> tuple[int, float]:
-        """Claim what each channel may send now.
+        """Claim what each channel that may have due work is allowed to send now.
 
-        Returns the number claimed and, when a channel had due work but no token, the seconds
-        until its next token (0.0 when no channel was held back).
+        Only channels marked dirty (a webhook queued work, a poll came round, or the last
+        claim filled its limit) are asked, so an idle channel costs no query. Returns the
+        number claimed and, when a channel had work but no token, the seconds until its next
+        token (0.0 when no channel was held back).
         """
         claimed = 0
         wait = 0.0
         now = self._clock()
-        for channel in Channel:
+        for channel in [c for c in Channel if c in self._dirty]:
             free = self._max_inflight - len(self._inflight)
             if free <= 0:
                 break
@@ -205,11 +212,15 @@ class ReplyWorker:
                 if bucket is not None:
                     wait = min(wait, bucket.wait()) if wait else bucket.wait()
                 continue
+            self._dirty.discard(channel)
             try:
                 jobs = await self._store.claim(self.owner, now, limit, self._lease, channel)
             except StoreUnavailable:
+                self._dirty.add(channel)
                 log.warning("worker_claim_failed")
                 return claimed, 0.0
+            if len(jobs) == limit:
+                self._dirty.add(channel)  # there may be more
             if bucket is not None:
                 bucket.take(len(jobs))
             for job in jobs:
