@@ -286,3 +286,37 @@ async def test_delivery_failed_resend_keeps_the_job_ambiguous_and_resends_later(
         await service.drain()
         assert len(graph.requests) == 5
         assert _rows(service, "SELECT outcome FROM contact_log") == [("ambiguous",)]
+
+
+async def test_delivery_settled_pending_job_ends_without_sending(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A status carrying a queued job's tag proves delivery: the job ends with no new send."""
+    clock = Clock()
+    graph.script(*[Action.error(503)] * 3)
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert _rows(service, "SELECT state FROM reply_jobs") == [("pending",)]
+        tag = graph.requests[0].json["biz_opaque_callback_data"]
+        await service.post(_whatsapp_status(tag))
+        clock.advance(601)
+        await service.drain()
+        assert len(graph.requests) == 3
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+
+
+async def test_delivery_status_webhook_is_counted_once(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A status with the bot's tag counts one status event in /metrics, not two."""
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        tag = graph.requests[0].json["biz_opaque_callback_data"]
+        await service.post(_whatsapp_status(tag))
+        metrics = await (await service.client.get("/metrics")).text()
+        assert (
+            'practice_bot_events_total{channel="whatsapp",decision="status",kind="status"} 1.0'
+            in metrics
+        )
