@@ -27,7 +27,15 @@ from adapters._meta.graph import GraphClient, RetryPolicy, new_session
 from adapters._meta.signature import handshake_challenge, verify_signature
 from bot.errors import PayloadError, SignatureError, StoreUnavailable
 from bot.events import Channel, Event, PatientEvent, Skipped
-from bot.ingest import Decision, GroupCommit, IngestPolicy, prepare
+from bot.ingest import (
+    Decision,
+    GroupCommit,
+    IngestPolicy,
+    Prepared,
+    PreparedEcho,
+    PreparedPatient,
+    prepare,
+)
 from bot.logging import debug_enabled
 from bot.metrics import Metrics
 from bot.pseudonym import Keyring
@@ -191,7 +199,7 @@ async def _handle_webhook(rt: Runtime, request: web.Request) -> tuple[int, str, 
         rt.metrics.events.labels(channel.value, "parse_error", "skipped").inc()
         return 200, channel.value, {"reason": "parse_error"}
     work, decided = prepare(events, rt.policy, rt.keyring)
-    decisions: list[tuple[Any, Decision]] = []
+    decisions: list[tuple[Prepared, Decision]] = []
     if work:
         try:
             decisions = await rt.ingest.record(work)
@@ -218,13 +226,15 @@ def _count_events(
     metrics: Metrics,
     channel: Channel,
     decided: list[tuple[Event, Decision]],
-    decisions: list[tuple[Any, Decision]],
+    decisions: list[tuple[Prepared, Decision]],
 ) -> None:
     for event, decision in decided:
         metrics.events.labels(channel.value, _event_kind(event), decision.value).inc()
     for item, decision in decisions:
-        kind = getattr(item, "kind", None)
-        label = kind.value if kind is not None else ("echo" if hasattr(item, "smb") else "status")
+        if isinstance(item, PreparedPatient):
+            label = item.kind.value
+        else:
+            label = "echo" if isinstance(item, PreparedEcho) else "status"
         metrics.events.labels(channel.value, label, decision.value).inc()
 
 
