@@ -131,14 +131,7 @@ async def _security_headers(_: web.Request, response: StreamResponse) -> None:
 
 
 def _kinds(events: list[Event]) -> str:
-    counts: Counter[str] = Counter()
-    for event in events:
-        if isinstance(event, PatientEvent):
-            counts[event.kind.value] += 1
-        elif isinstance(event, Skipped):
-            counts[event.kind] += 1
-        else:
-            counts[type(event).__name__.lower()] += 1
+    counts = Counter(_event_kind(event) for event in events)
     return ",".join(f"{kind}:{n}" for kind, n in sorted(counts.items()))
 
 
