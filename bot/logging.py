@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import MutableMapping
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -175,8 +174,3 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
-
-
-def sanitize(event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Run the allow-list over a dict (tests use it to check the reviewed keys)."""
-    return _allow_list(None, "", dict(event_dict))

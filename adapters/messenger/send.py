@@ -13,11 +13,17 @@ from adapters._meta.messaging import send_api_body
 from bot.adapter import Outbound, SendConfig
 from bot.events import Channel, ContactKind
 from bot.replies import Reply
+from bot.templates import (
+    BOOK_ONLINE_TITLE,
+    CALL_US_TITLE,
+    MESSENGER_BUTTON_TEXT_LIMIT,
+    uses_buttons,
+)
 
 __all__ = ["BUTTON_TEXT_LIMIT", "build_send", "call_button_number"]
 
-BUTTON_TEXT_LIMIT = 640
-"""Longest text of a button template; a longer reply goes as plain text."""
+# The core decides when a reply fits the button form, so previews and sends always agree.
+BUTTON_TEXT_LIMIT = MESSENGER_BUTTON_TEXT_LIMIT
 
 
 def build_send(
@@ -40,13 +46,13 @@ def build_send(
     if contact_kind is not ContactKind.SCOPED:
         raise ValueError("messenger can only address a page-scoped id")
     message: dict[str, Any]
-    if reply.booking_url and len(reply.text) <= BUTTON_TEXT_LIMIT:
+    if reply.booking_url and uses_buttons(Channel.MESSENGER, reply):
         buttons: list[dict[str, str]] = [
-            {"type": "web_url", "url": reply.booking_url, "title": "Book online"}
+            {"type": "web_url", "url": reply.booking_url, "title": BOOK_ONLINE_TITLE}
         ]
         number = call_button_number(reply.phone) if reply.phone else None
         if number is not None:
-            buttons.append({"type": "phone_number", "title": "Call us", "payload": number})
+            buttons.append({"type": "phone_number", "title": CALL_US_TITLE, "payload": number})
         message = {
             "attachment": {
                 "type": "template",

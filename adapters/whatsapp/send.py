@@ -11,13 +11,13 @@ from typing import Any
 from bot.adapter import Outbound, SendConfig
 from bot.events import Channel, ContactKind
 from bot.replies import Reply
+from bot.templates import BOOK_ONLINE_TITLE, WHATSAPP_BUTTON_BODY_LIMIT, uses_buttons
 
 __all__ = ["BUTTON_TEXT_LIMIT", "build_send"]
 
-BUTTON_TEXT_LIMIT = 1024
-"""Longest body of a ``cta_url`` interactive message; a longer reply goes as plain text."""
-
-_BOOK_ONLINE = "Book online"
+# The core decides when a reply fits the button form, so previews and sends always agree.
+BUTTON_TEXT_LIMIT = WHATSAPP_BUTTON_BODY_LIMIT
+_BOOK_ONLINE = BOOK_ONLINE_TITLE
 
 # How each kind of contact id is addressed: a phone number as ``to``, a BSUID as ``recipient``.
 _ADDRESS_KEYS: dict[ContactKind, str] = {
@@ -52,7 +52,7 @@ def build_send(
         "recipient_type": "individual",
         address_key: recipient_id,
     }
-    if reply.booking_url and len(reply.text) <= BUTTON_TEXT_LIMIT:
+    if reply.booking_url and uses_buttons(Channel.WHATSAPP, reply):
         body["type"] = "interactive"
         body["interactive"] = {
             "type": "cta_url",
