@@ -14,6 +14,7 @@ import enum
 import random
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -108,8 +109,13 @@ _TAG = re.compile(r"pb-[0-9a-f]{24}")
 
 
 def new_tag() -> str:
-    """An opaque job tag sent with the reply and echoed back by Meta."""
-    return "pb-" + secrets.token_hex(12)
+    """An opaque job tag sent with the reply and echoed back by Meta.
+
+    Twelve hex digits of the time in milliseconds, then twelve random ones: tags sort by
+    creation, so the store's unique index on them grows at one end (one page per batch of
+    jobs, not one page per job) and two tags in the same millisecond still differ.
+    """
+    return f"pb-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
 
 
 def our_tag(tag: str | None) -> str | None:

@@ -9,6 +9,7 @@ a status webhook or echo carrying the job's tag, and only then sends once more, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -152,16 +153,24 @@ class ReplyWorker:
 
     async def run(self) -> None:
         """Claim and process jobs until :meth:`stop`."""
+        next_poll = time.monotonic() + self._poll
         while not self._stopping:
+            if time.monotonic() >= next_poll:
+                # A poll: retries fall due and leases expire without a webhook to say so.
+                self._dirty.update(Channel)
+                next_poll = time.monotonic() + self._poll
             claimed, wait = await self._claim_round()
             await self._update_depth()
             if claimed == 0 or len(self._inflight) >= self._max_inflight:
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(self._poll, wait or 1e9))
-                except TimeoutError:
-                    # A poll: retries fall due and leases expire without a webhook to say so.
-                    self._dirty.update(Channel)
+                # Sleep until a webhook or a finished send wakes us, the held-back channel's
+                # next token, or the next poll, whichever is first. Waking for a token asks
+                # only the channels still marked, never the idle ones.
+                timeout = max(0.0, next_poll - time.monotonic())
+                if wait:
+                    timeout = min(timeout, wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop claiming, let in-flight sends finish (bounded), release remaining leases."""
@@ -226,9 +235,14 @@ class ReplyWorker:
             for job in jobs:
                 task = asyncio.create_task(self._process(job))
                 self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                task.add_done_callback(self._sent)
             claimed += len(jobs)
         return claimed, wait
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        """A job's task ended: a slot is free, so a channel held back by the limit may go on."""
+        self._inflight.discard(task)
+        self._wake.set()
 
     async def _update_depth(self) -> None:
         now = time.monotonic()

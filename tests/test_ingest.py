@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -10,7 +11,16 @@ import pytest
 
 from bot.errors import StoreUnavailable
 from bot.events import Channel, ContactKind, PatientEvent
-from bot.ingest import Decision, GroupCommit, IngestPolicy, Prepared, PreparedStatus, prepare
+from bot.ingest import (
+    Decision,
+    GroupCommit,
+    IngestPolicy,
+    Prepared,
+    PreparedStatus,
+    new_tag,
+    our_tag,
+    prepare,
+)
 from bot.pseudonym import Keyring
 from bot.store import IngestTx
 from bot.store.sqlite import SQLiteStore
@@ -95,3 +105,16 @@ async def test_group_commit_store_down_fails_every_caller(store: CountingStore) 
     )
     await store.close()
     assert all(isinstance(result, StoreUnavailable) for result in results)
+
+
+def test_new_tag_has_our_shape() -> None:
+    """A fresh job tag is recognised as ours when Meta echoes it back."""
+    tag = new_tag()
+    assert our_tag(tag) == tag
+
+
+def test_new_tag_later_sorts_after_earlier() -> None:
+    """Tags sort by creation time, so the store's tag index grows at one end."""
+    first = new_tag()
+    time.sleep(0.002)
+    assert new_tag() > first

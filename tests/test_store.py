@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, closing
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.errors import StoreUnavailable
 from bot.events import Channel, ContactKind, EventKind
 from bot.ingest import Decision, IngestPolicy, PreparedPatient, apply
 from bot.store import ContactRecord, Job, JobState, NewJob, Outcome, PurgeCounts, Store
-from bot.store.postgres import SCHEMA_VERSION, PostgresStore
-from bot.store.sqlite import DEDUPE_DAYS, ENDED_JOB_DAYS
+from bot.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
+from bot.store.sqlite import DEDUPE_DAYS, ENDED_JOB_DAYS, SQLiteStore
 from tests.helpers.stores import StoreUnderTest, open_test_store, postgres_schema
 
 NOW = 1_767_261_600.0  # 2026-01-01 10:00 UTC
@@ -628,6 +630,70 @@ async def test_open_on_existing_database_keeps_data(subject: StoreUnderTest) -> 
         assert (await _claim_one(second)).tag == "t1"
     finally:
         await second.close()
+
+
+# --- Upgrades from earlier releases ------------------------------------------------------
+
+CURRENT_INDEXES = {"contact_log_time", "reply_jobs_due", "reply_jobs_sent_to"}
+
+
+async def test_sqlite_open_replaces_indexes_of_the_first_release(tmp_path: Path) -> None:
+    """A database with the first release's indexes opens with today's and keeps its jobs."""
+    path = tmp_path / "old.sqlite3"
+    store = SQLiteStore(str(path))
+    await store.open()
+    await _queue(store, "t1")
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            "DROP INDEX reply_jobs_due; DROP INDEX reply_jobs_sent_to;"
+            "CREATE INDEX reply_jobs_open ON reply_jobs (due_at) WHERE state <> 'done';"
+            "CREATE INDEX reply_jobs_person ON reply_jobs (channel, contact);"
+            "CREATE INDEX contact_log_person ON contact_log (channel, pseudonym);"
+        )
+    reopened = SQLiteStore(str(path))
+    await reopened.open()
+    try:
+        rows = reopened.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        assert {name for (name,) in rows} == CURRENT_INDEXES
+        assert (await _claim_one(reopened)).tag == "t1"
+    finally:
+        await reopened.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_first_schema_is_migrated_to_the_current_one() -> None:
+    """A database at schema version 1 is migrated: today's indexes, its jobs kept."""
+    async with postgres_schema() as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(MIGRATIONS[0])
+            await conn.execute(
+                "CREATE TABLE schema_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                "INSERT INTO schema_info (key, value) VALUES ('version', '1')"
+            )
+        finally:
+            await conn.close()
+        store = PostgresStore(url, pool_size=1)
+        await store.open()
+        try:
+            await _queue(store, "t1")
+            conn = await asyncpg.connect(url)
+            try:
+                rows = await conn.fetch(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                    "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'"
+                )
+                version = await conn.fetchval("SELECT value FROM schema_info")
+            finally:
+                await conn.close()
+            assert {row["indexname"] for row in rows} == CURRENT_INDEXES
+            assert version == str(SCHEMA_VERSION)
+            assert (await _claim_one(store)).tag == "t1"
+        finally:
+            await store.close()
 
 
 # --- PostgreSQL: schema, real concurrency, several replicas -----------------------------

@@ -96,8 +96,20 @@ CREATE TABLE IF NOT EXISTS sent_messages (
 );
 """
 
+# The queue index per channel: a claim for an idle channel must not walk another's backlog.
+# Only jobs already sent are looked up by person (an Instagram echo settles a recent send);
+# ``contacts forget`` can afford to scan, so ingest keeps no per-person index up to date.
+_SCHEMA_V2 = """
+DROP INDEX IF EXISTS reply_jobs_open;
+CREATE INDEX IF NOT EXISTS reply_jobs_due ON reply_jobs (channel, due_at) WHERE state <> 'done';
+DROP INDEX IF EXISTS reply_jobs_person;
+CREATE INDEX IF NOT EXISTS reply_jobs_sent_to ON reply_jobs (channel, contact)
+    WHERE send_started_at IS NOT NULL;
+DROP INDEX IF EXISTS contact_log_person;
+"""
+
 # MIGRATIONS[i] takes the schema from version i to i + 1; version 0 is an empty database.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _JOB_COLUMNS = (
@@ -339,22 +351,24 @@ class PostgresStore:
     async def claim(
         self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
     ) -> list[Job]:
+        # One channel is the worker's case: "channel = $5" lets the index hand rows over in
+        # due order. Without a channel (tools, tests) every channel's queue is looked at.
+        args: tuple[object, ...] = (owner, now + lease, now, limit)
+        of_channel = ""
+        if channel is not None:
+            of_channel = "AND channel = $5 "
+            args = (*args, channel.value)
         async with self._connection("cannot write") as conn:
             rows = await conn.fetch(
-                "WITH due AS MATERIALIZED ("  # noqa: S608 - fixed column list
-                "SELECT id FROM reply_jobs WHERE state <> 'done' AND due_at <= $3 "
-                "AND ($5::text IS NULL OR channel = $5::text) "
+                "WITH due AS MATERIALIZED ("  # noqa: S608 - fixed text only
+                f"SELECT id FROM reply_jobs WHERE state <> 'done' {of_channel}AND due_at <= $3 "
                 "AND (lease_until IS NULL OR lease_until < $3 "
                 "OR (settled AND state <> 'pending' AND lease_owner <> $1)) "
                 "ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
                 "UPDATE reply_jobs SET lease_owner = $1, lease_until = $2, "
                 "attempts = attempts + 1 WHERE id IN (SELECT id FROM due) "
                 f"RETURNING {_JOB_COLUMNS}",
-                owner,
-                now + lease,
-                now,
-                limit,
-                channel.value if channel is not None else None,
+                *args,
             )
         return [_job(row) for row in rows]
 

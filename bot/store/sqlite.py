@@ -64,7 +64,6 @@ CREATE TABLE IF NOT EXISTS contact_log (
     outcome TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS contact_log_time ON contact_log (time);
-CREATE INDEX IF NOT EXISTS contact_log_person ON contact_log (channel, pseudonym);
 CREATE TABLE IF NOT EXISTS reply_jobs (
     id INTEGER PRIMARY KEY,
     tag TEXT NOT NULL UNIQUE,
@@ -86,9 +85,19 @@ CREATE TABLE IF NOT EXISTS reply_jobs (
     outcome TEXT,
     finished_at REAL
 );
--- The queue is the jobs not yet ended: a partial index keeps claims O(due jobs), not O(history).
-CREATE INDEX IF NOT EXISTS reply_jobs_open ON reply_jobs (due_at) WHERE state <> 'done';
-CREATE INDEX IF NOT EXISTS reply_jobs_person ON reply_jobs (channel, contact);
+-- The queue is the jobs not yet ended, per channel: a partial index keeps a claim O(its due
+-- jobs), never O(history), and a claim for an idle channel never walks another's backlog.
+DROP INDEX IF EXISTS reply_jobs_open;
+CREATE INDEX IF NOT EXISTS reply_jobs_due ON reply_jobs (channel, due_at) WHERE state <> 'done';
+-- Only jobs already sent are looked up by person (an Instagram echo settles a recent send):
+-- a new job adds no entry, so ingest writes no page at a random place in this index.
+CREATE INDEX IF NOT EXISTS reply_jobs_sent_to ON reply_jobs (channel, contact)
+    WHERE send_started_at IS NOT NULL;
+-- Earlier releases indexed every job and contact-log row by person. Those indexes cost a
+-- page write at a random place per patient message and served only ``contacts forget``,
+-- which can afford to scan.
+DROP INDEX IF EXISTS contact_log_person;
+DROP INDEX IF EXISTS reply_jobs_person;
 CREATE TABLE IF NOT EXISTS sent_messages (
     key TEXT PRIMARY KEY,
     sent_at REAL NOT NULL
@@ -318,15 +327,16 @@ class SQLiteStore:
     async def claim(
         self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
     ) -> list[Job]:
-        ch = channel.value if channel is not None else None
+        channels = [channel.value] if channel is not None else [c.value for c in Channel]
+        placeholders = ", ".join("?" * len(channels))
         cur = self._write(
-            "UPDATE reply_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "  # noqa: S608
-            "WHERE id IN (SELECT id FROM reply_jobs WHERE state != 'done' AND due_at <= ? "
-            "AND (? IS NULL OR channel = ?) "
+            "UPDATE reply_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "  # noqa: S608 - placeholders only
+            "WHERE id IN (SELECT id FROM reply_jobs "
+            f"WHERE state <> 'done' AND channel IN ({placeholders}) AND due_at <= ? "
             "AND (lease_until IS NULL OR lease_until < ? "
             "OR (settled = 1 AND state != 'pending' AND lease_owner != ?)) "
             f"ORDER BY due_at LIMIT ?) RETURNING {_JOB_COLUMNS}",
-            (owner, now + lease, now, ch, ch, now, owner, limit),
+            (owner, now + lease, *channels, now, now, owner, limit),
         )
         return [_job(row) for row in cur.fetchall()]
 

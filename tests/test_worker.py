@@ -1,0 +1,44 @@
+"""The worker's scheduling: which queues it asks the store about, and when."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from bot.events import Channel
+from bot.store import Job
+from bot.store.sqlite import SQLiteStore
+from tests.helpers.fake_graph import FakeGraph
+from tests.helpers.process import whatsapp_text
+from tests.helpers.service import FIXTURE_TIME, make_settings, running_service
+
+
+class ClaimCountingStore(SQLiteStore):
+    """The real SQLite store, counting claims per channel."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.claims: Counter[Channel | None] = Counter()
+
+    async def claim(
+        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+    ) -> list[Job]:
+        self.claims[channel] += 1
+        return await super().claim(owner, now, limit, lease, channel)
+
+
+async def test_worker_waiting_for_tokens_leaves_idle_channels_alone(
+    tmp_path: Path, graph: FakeGraph
+) -> None:
+    """While WhatsApp replies wait for send tokens, Messenger and Instagram are not queried."""
+    settings = make_settings(tmp_path, graph.url, whatsapp_sends_per_second=10)
+    store = ClaimCountingStore(str(tmp_path / "data" / "practice-bot.sqlite3"))
+    options = {"poll_interval": 60.0}  # no poll during the test: only wake-ups count
+    async with running_service(settings, store=store, worker_options=options) as service:
+        for i in range(25):  # 10 go at once, 15 wait for tokens
+            body = whatsapp_text(f"4477009{i:05d}", f"wamid.TOKEN{i}", FIXTURE_TIME)
+            assert (await service.post(body)).status == 200
+        await graph.wait_for_requests(25, within=10.0)
+    assert store.claims[Channel.WHATSAPP] >= 15
+    assert store.claims[Channel.MESSENGER] <= 1  # the first round at start-up only
+    assert store.claims[Channel.INSTAGRAM] <= 1
