@@ -155,11 +155,11 @@ def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplate
     from aiohttp import web  # noqa: PLC0415 - keep the other commands quick to start
 
     from bot.app import AccessLogger, create_app  # noqa: PLC0415
-    from bot.logging import configure_logging  # noqa: PLC0415
+    from bot.logging import configure_logging, flush_logs  # noqa: PLC0415
     from bot.selfcheck import startup_problems  # noqa: PLC0415
 
     del args
-    configure_logging(settings.log_level, settings.resolved_log_format())
+    configure_logging(settings.log_level, settings.resolved_log_format(), batched=True)
     problems = startup_problems()
     if problems:
         for line in problems:
@@ -170,15 +170,18 @@ def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplate
     # it, so its pauses stay short while webhooks are being answered.
     gc.collect()
     gc.freeze()
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log_class=AccessLogger,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-        print=None,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log_class=AccessLogger,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            print=None,
+            handle_signals=True,
+        )
+    finally:
+        flush_logs()
     return EXIT_OK
 
 

@@ -44,19 +44,22 @@ def normalise_contact_id(channel: Channel, contact_id: str, kind: ContactKind | 
 class Keyring:
     """Everything keyed by ``PSEUDONYM_KEY``; the key itself is never exposed."""
 
-    __slots__ = ("_aead", "_key")
+    __slots__ = ("_aead", "_hmac")
 
     def __init__(self, secret: str) -> None:
-        self._key = secret.encode("utf-8")
-        sealing_key = hmac.new(self._key, b"practice-bot recipient sealing v1", hashlib.sha256)
+        key = secret.encode("utf-8")
+        sealing_key = hmac.new(key, b"practice-bot recipient sealing v1", hashlib.sha256)
         self._aead = AESGCM(sealing_key.digest())
+        # Keyed once; each pseudonym starts from a copy instead of setting the key up again.
+        self._hmac = hmac.new(key, digestmod=hashlib.sha256)
 
     def __repr__(self) -> str:
         return "Keyring(<hidden>)"
 
     def _mac(self, message: str) -> str:
-        data = message.encode("utf-8", errors="surrogatepass")
-        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:32]
+        mac = self._hmac.copy()
+        mac.update(message.encode("utf-8", errors="surrogatepass"))
+        return mac.hexdigest()[:32]
 
     def contact(self, channel: Channel, contact_id: str, kind: ContactKind | None = None) -> str:
         """The pseudonym of a sender, exactly as SPEC §6 defines it."""
