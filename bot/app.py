@@ -153,7 +153,7 @@ async def webhook_post(request: web.Request) -> web.Response:
     try:
         status, channel, summary = await _handle_webhook(rt, request)
     finally:
-        rt.metrics.webhooks.labels(channel, str(status)).inc()
+        rt.metrics.count_webhook(channel, str(status))
         log.info(
             "webhook",
             channel=channel,
@@ -182,14 +182,14 @@ async def _handle_webhook(rt: Runtime, request: web.Request) -> tuple[int, str, 
     kind = payload.get("object")
     adapter = BY_OBJECT.get(kind) if isinstance(kind, str) else None
     if adapter is None:
-        rt.metrics.events.labels("unknown", "unknown_object", "skipped").inc()
+        rt.metrics.count_event("unknown", "unknown_object", "skipped")
         return 200, "unknown", {"reason": "unknown_object"}
     channel = adapter.channel
     try:
         events = adapter.parse(payload)
     except Exception:  # adapters never raise by contract; if one does, Meta must not retry
         log.error("adapter_parse_error", channel=channel.value, exc_info=True)
-        rt.metrics.events.labels(channel.value, "parse_error", "skipped").inc()
+        rt.metrics.count_event(channel.value, "parse_error", "skipped")
         return 200, channel.value, {"reason": "parse_error"}
     work, decided = prepare(events, rt.policy, rt.keyring)
     decisions: list[tuple[Prepared, Decision]] = []
@@ -222,13 +222,13 @@ def _count_events(
     decisions: list[tuple[Prepared, Decision]],
 ) -> None:
     for event, decision in decided:
-        metrics.events.labels(channel.value, _event_kind(event), decision.value).inc()
+        metrics.count_event(channel.value, _event_kind(event), decision.value)
     for item, decision in decisions:
         if isinstance(item, PreparedPatient):
             label = item.kind.value
         else:
             label = "echo" if isinstance(item, PreparedEcho) else "status"
-        metrics.events.labels(channel.value, label, decision.value).inc()
+        metrics.count_event(channel.value, label, decision.value)
 
 
 async def webhook_get(request: web.Request) -> web.Response:

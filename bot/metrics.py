@@ -13,10 +13,31 @@ from prometheus_client import (
 
 from bot.logging import dropped_keys
 
-__all__ = ["Metrics"]
+__all__ = ["Labelled", "Metrics"]
 
 # ``*_created`` timestamps double the exposition and carry nothing an alert needs.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+class Labelled:
+    """A labelled counter whose children are looked up once per label set.
+
+    ``prometheus_client`` checks and converts the label values on every ``labels()`` call;
+    the hot paths count the same few label sets thousands of times a second.
+    """
+
+    __slots__ = ("_children", "metric")
+
+    def __init__(self, metric: Counter) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], Counter] = {}
+
+    def inc(self, *labels: str) -> None:
+        """Add one to the child for ``labels``."""
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self.metric.labels(*labels)
+        child.inc()
 
 
 class Metrics:
@@ -77,6 +98,10 @@ class Metrics:
             registry=self.registry,
         )
         self.log_keys_dropped.set_function(dropped_keys)
+
+        self.count_webhook = Labelled(self.webhooks).inc
+        self.count_event = Labelled(self.events).inc
+        self.count_reply = Labelled(self.replies).inc
 
     def render(self) -> bytes:
         """The text exposition format."""

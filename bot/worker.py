@@ -256,7 +256,7 @@ class ReplyWorker:
 
     async def _finish(self, job: Job, outcome: Outcome, sent_key: str | None = None) -> None:
         await self._store.finish(job, outcome, self._clock(), sent_key)
-        self._metrics.replies.labels(job.channel.value, outcome.value).inc()
+        self._metrics.count_reply(job.channel.value, outcome.value)
         log.info("reply_ended", channel=job.channel.value, job=job.id, outcome=outcome.value)
 
     async def _process(self, job: Job) -> None:

@@ -131,28 +131,29 @@ def _job(row: tuple[Any, ...]) -> Job:
 class _Tx:
     """``IngestTx`` over one SQLite connection inside ``BEGIN IMMEDIATE``."""
 
-    __slots__ = ("_db",)
+    __slots__ = ("_cur",)
 
     def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+        # One cursor for the whole transaction: ``Connection.execute`` makes a new one per call.
+        self._cur = db.cursor()
 
     async def mark_seen(self, key: str, now: float) -> bool:
-        cur = self._db.execute(
+        cur = self._cur.execute(
             "INSERT OR IGNORE INTO seen_messages (key, seen_at) VALUES (?, ?)", (key, now)
         )
         return cur.rowcount == 1
 
     async def staff_quiet(self, channel: Channel, contact: str, now: float) -> bool:
-        row = self._db.execute(
+        rows = self._cur.execute(
             "SELECT 1 FROM staff_activity WHERE channel = ? AND contact = ? AND quiet_until > ?",
             (channel.value, contact, now),
-        ).fetchone()
-        return row is not None
+        ).fetchall()  # read to the end: the shared cursor holds no statement open
+        return bool(rows)
 
     async def claim_cooldown(
         self, channel: Channel, contact: str, now: float, free_before: float, tag: str
     ) -> bool:
-        cur = self._db.execute(
+        cur = self._cur.execute(
             "INSERT INTO cooldowns (channel, contact, claimed_at, job_tag) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (channel, contact) DO UPDATE "
             "SET claimed_at = excluded.claimed_at, job_tag = excluded.job_tag "
@@ -164,7 +165,7 @@ class _Tx:
     async def add_contact(
         self, now: float, channel: Channel, contact: str, kind: EventKind, outcome: Outcome
     ) -> int:
-        cur = self._db.execute(
+        cur = self._cur.execute(
             "INSERT INTO contact_log (time, channel, pseudonym, kind, outcome) "
             "VALUES (?, ?, ?, ?, ?)",
             (now, channel.value, contact, kind.value, outcome.value),
@@ -172,7 +173,7 @@ class _Tx:
         return int(cur.lastrowid or 0)
 
     async def add_job(self, job: NewJob, contact_log_id: int) -> None:
-        self._db.execute(
+        self._cur.execute(
             "INSERT INTO reply_jobs (tag, channel, contact, contact_kind, recipient, "
             "contact_log_id, received_at, created_at, due_at, state) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -191,7 +192,7 @@ class _Tx:
         )
 
     async def settle_tag(self, tag: str, now: float) -> bool:
-        cur = self._db.execute(
+        cur = self._cur.execute(
             "UPDATE reply_jobs SET settled = 1, "
             "due_at = CASE WHEN state = 'ambiguous' THEN MIN(due_at, ?) ELSE due_at END "
             "WHERE tag = ?",
@@ -202,7 +203,7 @@ class _Tx:
     async def settle_recent_send(
         self, channel: Channel, contact: str, since: float, now: float
     ) -> bool:
-        cur = self._db.execute(
+        cur = self._cur.execute(
             "UPDATE reply_jobs SET settled = 1, "
             "due_at = CASE WHEN state = 'ambiguous' THEN MIN(due_at, ?) ELSE due_at END "
             "WHERE channel = ? AND contact = ? AND send_started_at >= ?",
@@ -211,11 +212,11 @@ class _Tx:
         return cur.rowcount > 0
 
     async def is_sent_message(self, key: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM sent_messages WHERE key = ?", (key,)).fetchone()
-        return row is not None
+        rows = self._cur.execute("SELECT 1 FROM sent_messages WHERE key = ?", (key,)).fetchall()
+        return bool(rows)
 
     async def mark_staff(self, channel: Channel, contact: str, quiet_until: float) -> None:
-        self._db.execute(
+        self._cur.execute(
             "INSERT INTO staff_activity (channel, contact, quiet_until) VALUES (?, ?, ?) "
             "ON CONFLICT (channel, contact) DO UPDATE "
             "SET quiet_until = MAX(staff_activity.quiet_until, excluded.quiet_until)",
