@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,11 +129,6 @@ async def _security_headers(_: web.Request, response: StreamResponse) -> None:
     response.headers["Server"] = "practice-bot"
 
 
-def _kinds(events: list[Event]) -> str:
-    counts = Counter(_event_kind(event) for event in events)
-    return ",".join(f"{kind}:{n}" for kind, n in sorted(counts.items()))
-
-
 def _event_kind(event: Event) -> str:
     if isinstance(event, PatientEvent):
         return event.kind.value
@@ -198,37 +192,42 @@ async def _handle_webhook(rt: Runtime, request: web.Request) -> tuple[int, str, 
             decisions = await rt.ingest.record(work)
         except StoreUnavailable:
             return 503, channel.value, {"reason": "store_unavailable"}
-    _count_events(rt.metrics, channel, decided, decisions)
-    replies = sum(1 for _, decision in decisions if decision is Decision.REPLY)
-    if replies and rt.worker is not None:
+    outcomes = _outcomes(decided, decisions)
+    for kind, decision in outcomes:
+        rt.metrics.count_event(channel.value, kind, decision)
+    if rt.worker is not None and any(d is Decision.REPLY for _, d in decisions):
         rt.worker.wake([channel])
-    tally: Counter[str] = Counter(d.value for _, d in decided)
-    tally.update(d.value for _, d in decisions)
     return (
         200,
         channel.value,
         {
             "events": len(events),
-            "kinds": _kinds(events),
-            "decisions": ",".join(f"{k}:{n}" for k, n in sorted(tally.items())),
+            "kinds": _tally(kind for kind, _ in outcomes),
+            "decisions": _tally(decision for _, decision in outcomes),
         },
     )
 
 
-def _count_events(
-    metrics: Metrics,
-    channel: Channel,
-    decided: list[tuple[Event, Decision]],
-    decisions: list[tuple[Prepared, Decision]],
-) -> None:
-    for event, decision in decided:
-        metrics.count_event(channel.value, _event_kind(event), decision.value)
+def _outcomes(
+    decided: list[tuple[Event, Decision]], decisions: list[tuple[Prepared, Decision]]
+) -> list[tuple[str, str]]:
+    """(kind, decision) of every event in a webhook, as the metrics and the log name them."""
+    outcomes = [(_event_kind(event), decision.value) for event, decision in decided]
     for item, decision in decisions:
         if isinstance(item, PreparedPatient):
-            label = item.kind.value
+            kind = item.kind.value
         else:
-            label = "echo" if isinstance(item, PreparedEcho) else "status"
-        metrics.count_event(channel.value, label, decision.value)
+            kind = "echo" if isinstance(item, PreparedEcho) else "status"
+        outcomes.append((kind, decision.value))
+    return outcomes
+
+
+def _tally(words: Iterable[str]) -> str:
+    """``a:2,b:1``: each word and how often it occurs, sorted."""
+    counts: dict[str, int] = {}
+    for word in words:
+        counts[word] = counts.get(word, 0) + 1
+    return ",".join(f"{word}:{n}" for word, n in sorted(counts.items()))
 
 
 async def webhook_get(request: web.Request) -> web.Response:

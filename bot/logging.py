@@ -186,10 +186,11 @@ class LineWriter:
         self._batched = batched
         self._lines: list[str] = []
         self._lock = threading.Lock()
+        self._loop_thread = threading.main_thread().ident
 
     def msg(self, message: str) -> None:
         """Write one line (structlog calls this for every level)."""
-        if self._batched and threading.current_thread() is threading.main_thread():
+        if self._batched and threading.get_ident() == self._loop_thread:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:

@@ -23,6 +23,7 @@ __all__ = ["Keyring", "normalise_contact_id"]
 _PHONE_CHARS = re.compile(r"[+\d\s().-]+")
 _NON_DIGITS = re.compile(r"\D")
 _NONCE_BYTES = 12
+_NONCE_POOL = 64  # nonces per read of os.urandom: one system call per 64 sealed recipients
 
 
 def normalise_contact_id(channel: Channel, contact_id: str, kind: ContactKind | None = None) -> str:
@@ -44,7 +45,7 @@ def normalise_contact_id(channel: Channel, contact_id: str, kind: ContactKind | 
 class Keyring:
     """Everything keyed by ``PSEUDONYM_KEY``; the key itself is never exposed."""
 
-    __slots__ = ("_aead", "_hmac")
+    __slots__ = ("_aead", "_hmac", "_nonces")
 
     def __init__(self, secret: str) -> None:
         key = secret.encode("utf-8")
@@ -52,6 +53,7 @@ class Keyring:
         self._aead = AESGCM(sealing_key.digest())
         # Keyed once; each pseudonym starts from a copy instead of setting the key up again.
         self._hmac = hmac.new(key, digestmod=hashlib.sha256)
+        self._nonces: list[bytes] = []
 
     def __repr__(self) -> str:
         return "Keyring(<hidden>)"
@@ -73,9 +75,16 @@ class Keyring:
         """Dedupe key of an event without a message id: channel, sender, kind and timestamp."""
         return self._mac(f"event\x00{channel.value}:{contact}:{kind}:{timestamp!r}")
 
+    def _nonce(self) -> bytes:
+        """A fresh random nonce from ``os.urandom``, read 64 nonces at a time."""
+        if not self._nonces:
+            pool = os.urandom(_NONCE_BYTES * _NONCE_POOL)
+            self._nonces = [pool[i : i + _NONCE_BYTES] for i in range(0, len(pool), _NONCE_BYTES)]
+        return self._nonces.pop()
+
     def seal(self, recipient_id: str, tag: str) -> bytes:
         """AES-GCM encryption of a raw recipient id, bound to its job's tag."""
-        nonce = os.urandom(_NONCE_BYTES)
+        nonce = self._nonce()
         data = recipient_id.encode("utf-8", errors="surrogatepass")
         return nonce + self._aead.encrypt(nonce, data, tag.encode("ascii"))
 

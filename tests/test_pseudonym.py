@@ -70,6 +70,13 @@ def test_seal_is_bound_to_its_tag() -> None:
         keyring.unseal(sealed, "pb-" + "1" * 24)
 
 
+def test_seal_nonce_is_fresh_for_every_recipient() -> None:
+    """No two seals share a nonce, across several refills of the nonce pool."""
+    keyring = Keyring(KEY)
+    nonces = [keyring.seal("447700900123", "pb-" + "0" * 24)[:12] for _ in range(300)]
+    assert len(set(nonces)) == 300
+
+
 def test_keyring_repr_hides_the_key() -> None:
     """The key never shows in a repr."""
     assert KEY not in repr(Keyring(KEY))
