@@ -83,6 +83,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+# Built once: ``json.loads`` with any keyword argument builds a new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
     """Decode a signed body with the standard ``json`` module into a JSON object.
 
@@ -95,7 +99,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise PayloadError("not_utf8") from None
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise PayloadError("not_json") from None
     if not isinstance(payload, dict):
