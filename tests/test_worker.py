@@ -39,6 +39,31 @@ async def test_worker_waiting_for_tokens_leaves_idle_channels_alone(
             body = whatsapp_text(f"4477009{i:05d}", f"wamid.TOKEN{i}", FIXTURE_TIME)
             assert (await service.post(body)).status == 200
         await graph.wait_for_requests(25, within=10.0)
-    assert store.claims[Channel.WHATSAPP] >= 15
     assert store.claims[Channel.MESSENGER] <= 1  # the first round at start-up only
     assert store.claims[Channel.INSTAGRAM] <= 1
+
+
+async def test_worker_backlog_is_claimed_in_batches(tmp_path: Path, graph: FakeGraph) -> None:
+    """Jobs waiting for send tokens are claimed several per query, not one query per token."""
+    settings = make_settings(tmp_path, graph.url, whatsapp_sends_per_second=20)
+    store = ClaimCountingStore(str(tmp_path / "data" / "practice-bot.sqlite3"))
+    options = {"poll_interval": 60.0}
+    async with running_service(settings, store=store, worker_options=options) as service:
+        for i in range(60):  # the bucket holds 20: the other 40 wait for tokens, 2 s at 20/s
+            body = whatsapp_text(f"4477009{i:05d}", f"wamid.BATCH{i}", FIXTURE_TIME)
+            assert (await service.post(body)).status == 200
+        before = store.claims[Channel.WHATSAPP]
+        waiting = 60 - len(graph.requests)
+        requests = await graph.wait_for_requests(60, within=10.0)
+    assert len({r.json["to"] for r in requests if isinstance(r.json, dict)}) == 60
+    assert waiting >= 30
+    assert store.claims[Channel.WHATSAPP] - before <= waiting // 4  # not one query per token
+
+
+async def test_worker_lone_job_is_claimed_at_once(tmp_path: Path, graph: FakeGraph) -> None:
+    """Without a backlog a new job is claimed and sent straight away, not held for a batch."""
+    settings = make_settings(tmp_path, graph.url, whatsapp_sends_per_second=1)
+    async with running_service(settings, worker_options={"poll_interval": 60.0}) as service:
+        body = whatsapp_text("447700900001", "wamid.LONE", FIXTURE_TIME)
+        assert (await service.post(body)).status == 200
+        await graph.wait_for_requests(1, within=0.5)
