@@ -35,7 +35,7 @@ from bot.ingest import (
     PreparedPatient,
     prepare,
 )
-from bot.logging import debug_enabled
+from bot.logging import debug_enabled, request_line
 from bot.metrics import Metrics
 from bot.pseudonym import Keyring
 from bot.settings import Settings
@@ -152,12 +152,13 @@ async def webhook_post(request: web.Request) -> web.Response:
         status, channel, summary = await _handle_webhook(rt, request)
     finally:
         rt.metrics.count_webhook(channel, str(status))
-        log.info(
-            "webhook",
-            channel=channel,
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            **summary,
+        request_line(
+            {
+                "channel": channel,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                **summary,
+            }
         )
     return web.Response(status=status, text="ok" if status == 200 else "")
 

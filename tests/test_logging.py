@@ -9,7 +9,7 @@ import logging
 
 import structlog
 
-from bot.logging import LineWriter, configure_logging, flush_logs
+from bot.logging import LineWriter, configure_logging, dropped_keys, flush_logs, request_line
 
 
 class CountingStream(io.StringIO):
@@ -78,3 +78,48 @@ async def test_configure_logging_batched_keeps_library_records_in_order() -> Non
     finally:
         flush_logs()
         configure_logging("info", "json", io.StringIO())
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_request_line_matches_structlog_line() -> None:
+    """The webhook line's own route writes exactly what structlog writes for the same fields."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream)
+    fields = {"channel": "whatsapp", "status": 200, "duration_ms": 1.5, "events": 1}
+    request_line(dict(fields))
+    structlog.get_logger("bot.app").info("webhook", **fields)
+    fast, slow = _lines(stream)
+    assert str(fast.pop("timestamp")) <= str(slow.pop("timestamp"))
+    assert (fast, list(fast)) == (slow, list(slow))
+
+
+def test_request_line_drops_unreviewed_keys() -> None:
+    """A key outside the allow-list is dropped and counted on this route too."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream)
+    before = dropped_keys()
+    request_line({"channel": "whatsapp", "body": "canary-request-line"})
+    assert "canary-request-line" not in stream.getvalue()
+    assert dropped_keys() == before + 1
+
+
+def test_request_line_follows_the_level() -> None:
+    """At LOG_LEVEL=warning the INFO webhook line is not written."""
+    stream = io.StringIO()
+    configure_logging("warning", "json", stream)
+    request_line({"channel": "whatsapp", "status": 200})
+    assert stream.getvalue() == ""
+    configure_logging("info", "json", io.StringIO())
+
+
+def test_request_line_console_format_goes_through_structlog() -> None:
+    """In the console format the line is rendered by structlog's console renderer."""
+    stream = io.StringIO()
+    configure_logging("info", "console", stream)
+    request_line({"channel": "whatsapp", "status": 200})
+    assert "webhook" in stream.getvalue()
+    assert not stream.getvalue().startswith("{")
+    configure_logging("info", "json", io.StringIO())
