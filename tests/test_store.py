@@ -7,6 +7,7 @@ PostgreSQL runs need ``TEST_DATABASE_URL`` (see tests/helpers/stores.py); the te
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from bot.events import Channel, ContactKind, EventKind
 from bot.ingest import Decision, IngestPolicy, PreparedPatient, apply
 from bot.store import ContactRecord, Job, JobState, NewJob, Outcome, PurgeCounts, Store
 from bot.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
-from bot.store.sqlite import DEDUPE_DAYS, ENDED_JOB_DAYS, SQLiteStore
+from bot.store.sqlite import CHECKPOINT_INTERVAL, DEDUPE_DAYS, ENDED_JOB_DAYS, SQLiteStore
 from tests.helpers.stores import StoreUnderTest, open_test_store, postgres_schema
 
 NOW = 1_767_261_600.0  # 2026-01-01 10:00 UTC
@@ -694,6 +695,32 @@ async def test_postgres_first_schema_is_migrated_to_the_current_one() -> None:
             assert (await _claim_one(store)).tag == "t1"
         finally:
             await store.close()
+
+
+async def test_sqlite_wal_reaches_the_database_file_in_the_background(tmp_path: Path) -> None:
+    """Committed rows are copied from the WAL into the database file without a commit's help."""
+    path = tmp_path / "store.sqlite3"
+    store = SQLiteStore(str(path))
+    await store.open()
+    try:
+        await _queue(store, "t1")
+        await asyncio.sleep(CHECKPOINT_INTERVAL * 3)
+        shutil.copy(path, tmp_path / "copy.sqlite3")  # the database file alone, no WAL
+        with closing(sqlite3.connect(tmp_path / "copy.sqlite3")) as copy:
+            assert copy.execute("SELECT tag FROM reply_jobs").fetchall() == [("t1",)]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_commits_never_checkpoint(tmp_path: Path) -> None:
+    """The connections the event loop uses leave checkpoints (and their fsync) to the thread."""
+    store = SQLiteStore(str(tmp_path / "store.sqlite3"))
+    await store.open()
+    try:
+        for conn in (store.db, store.bg):
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    finally:
+        await store.close()
 
 
 # --- PostgreSQL: schema, real concurrency, several replicas -----------------------------
