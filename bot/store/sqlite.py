@@ -2,8 +2,9 @@
 
 A commit here costs tens of microseconds plus one fsync, less than handing the work to a
 thread, so statements run directly on the loop. A transaction never awaits anything real, so
-no other task can interleave with it. ``secure_delete`` overwrites deleted rows, and the WAL
-is checkpointed and truncated on close, so erased recipients leave no trace in the files.
+no other task can interleave with it. Checkpoints, whose fsync of the database file can take
+a long time, run on a thread of their own. ``secure_delete`` overwrites deleted rows, and the
+WAL is checkpointed and truncated on close, so erased recipients leave no trace in the files.
 """
 
 from __future__ import annotations
