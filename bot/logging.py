@@ -242,28 +242,29 @@ class _WriterHandler(logging.Handler):
 
 
 _writer: list[LineWriter] = []
-# The writer for INFO lines rendered as JSON without structlog's per-call logger, when the
-# configuration allows it (JSON format, INFO enabled); None otherwise.
-_request_writer: list[LineWriter | None] = [None]
+# The configured JSON processor chain and its writer, when INFO lines are written as JSON;
+# None otherwise (console format, INFO filtered out, or not configured yet).
+_request_route: list[tuple[list[Processor], LineWriter] | None] = [None]
 _structlog_log = structlog.get_logger("bot.app")
 
 
 def request_line(fields: dict[str, Any]) -> None:
     """The one INFO line per webhook, the service's hottest line.
 
-    The same processors in the same order (level, timestamp, allow-list), the same JSON and
-    the same writer as every other line; only structlog's lazy logger, which builds a bound
-    logger on every call and cost as much as rendering the line, is skipped. In the console
-    format, or before logging is configured, the line goes through structlog as usual.
+    It runs the very processor chain structlog was configured with (level, timestamp,
+    allow-list, JSON) into the same writer; only structlog's lazy logger, which builds a
+    bound logger on every call and cost as much as rendering the line, is skipped. In the
+    console format, or before logging is configured, the line goes through structlog.
     """
-    writer = _request_writer[0]
-    if writer is None:
+    route = _request_route[0]
+    if route is None:
         _structlog_log.info("webhook", **fields)
         return
-    fields["event"] = "webhook"
-    fields["level"] = "info"
-    _allow_list(writer, "info", _timestamp(writer, "info", fields))
-    writer.msg(_json(fields))
+    chain, writer = route
+    line: Any = {**fields, "event": "webhook"}
+    for processor in chain:
+        line = processor(writer, "info", line)
+    writer.msg(line)
 
 
 def flush_logs() -> None:
@@ -295,7 +296,6 @@ def configure_logging(
     flush_logs()
     writer = LineWriter(out, batched=batched)
     _writer[:] = [writer]
-    _request_writer[0] = writer if fmt == "json" and _LEVELS[level] <= logging.INFO else None
     _state["debug"] = _LEVELS[level] <= logging.DEBUG
     renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=False)
@@ -307,8 +307,11 @@ def configure_logging(
         _timestamp,
         _exception_summary,
     ]
+    chain: list[Processor] = [*shared, _allow_list, renderer]
+    json_info = fmt == "json" and _LEVELS[level] <= logging.INFO
+    _request_route[0] = (chain, writer) if json_info else None
     structlog.configure(
-        processors=[*shared, _allow_list, renderer],
+        processors=chain,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         # One writer for every logger: the default factory builds a new one per log call.
         logger_factory=writer,

@@ -226,8 +226,6 @@ class ReplyWorker:
                 later = bucket.wait(min(want, int(bucket.capacity)))
                 wait = min(wait, later) if wait else later
                 continue
-            if limit <= 0:
-                continue
             self._dirty.discard(channel)
             try:
                 jobs = await self._store.claim(self.owner, now, limit, self._lease, channel)
