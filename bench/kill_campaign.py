@@ -273,13 +273,17 @@ class StatusHooks:
         self._tasks: set[asyncio.Task[None]] = set()
         self.queued = 0
         self.delivered = 0
+        # tag -> (wall time the send was read, wall time its status was acknowledged) per send
+        self.timeline: dict[str, list[tuple[float, float | None]]] = {}
 
     def schedule(self, recipient: str, tag: str) -> None:
         """Queue one status webhook for a send the fake Graph API read."""
         self.queued += 1
         delay = self._rng.uniform(0.05, 1.5)
+        sends = self.timeline.setdefault(tag, [])
+        sends.append((time.time(), None))
         task = asyncio.get_running_loop().create_task(
-            self._post(status_body(recipient, tag), delay)
+            self._post(status_body(recipient, tag), delay, tag, len(sends) - 1)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -289,11 +293,13 @@ class StatusHooks:
         """Status webhooks not yet acknowledged."""
         return len(self._tasks)
 
-    async def _post(self, body: bytes, delay: float) -> None:
+    async def _post(self, body: bytes, delay: float, tag: str, index: int) -> None:
         await asyncio.sleep(delay)
         async with self._slots:
             if await self._meta.deliver(body, self._meta.statuses):
                 self.delivered += 1
+                read_at, _ = self.timeline[tag][index]
+                self.timeline[tag][index] = (read_at, time.time())
 
     async def close(self, timeout: float) -> None:
         """Wait (bounded) for the pending webhooks, then cancel what is left."""
@@ -482,6 +488,7 @@ class Figures:
     log_events: dict[str, int] = field(default_factory=dict)
     histories: dict[str, dict[str, int]] = field(default_factory=dict)
     examples: dict[str, list[int]] = field(default_factory=dict)
+    resend_timelines: list[str] = field(default_factory=list)
 
     @property
     def ambiguous_ratio(self) -> float:
@@ -524,6 +531,7 @@ def analyse(
     graph: GraphFaults,
     graph_requests: int,
     stuck: int,
+    timeline: dict[str, list[tuple[float, float | None]]] | None = None,
 ) -> Figures:
     """Join what Meta saw, what Graph saw and what the store holds, by sender pseudonym."""
     keyring = Keyring(PSEUDONYM_KEY)
@@ -539,6 +547,10 @@ def analyse(
             jobs.setdefault(row[0], []).append(
                 JobRow(row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6]))
             )
+        resent_rows = db.execute(
+            "SELECT id, tag, created_at, send_started_at, finished_at, outcome FROM reply_jobs "
+            "WHERE resent = 1 OR outcome = 'ambiguous' ORDER BY id"
+        ).fetchall()
         records = Counter(
             row[0]
             for row in db.execute("SELECT pseudonym FROM contact_log WHERE channel = 'whatsapp'")
@@ -609,10 +621,29 @@ def analyse(
     figures.graph_kinds = dict(sorted(graph.kinds.items()))
     figures.untagged_sends = graph.untagged
     figures.examples = {name: ids for name, ids in examples.items() if ids}
+    figures.resend_timelines = [
+        resend_timeline(row, (timeline or {}).get(row[1], [])) for row in resent_rows
+    ]
     figures.histories = {
         name: dict(counts.most_common(12)) for name, counts in sorted(histories.items())
     }
     return figures
+
+
+def resend_timeline(row: tuple[Any, ...], sends: list[tuple[float, float | None]]) -> str:
+    """One resent job, in seconds from its creation: each send the fake Graph API read, when
+    its status webhook was acknowledged, and the job's last send and end as the store has them.
+    A send read without a status acknowledged before the resend is why the job was resent."""
+    job_id, _, created, last_send, finished, outcome = row
+
+    def at(moment: float | None) -> str:
+        return "never" if moment is None else f"+{moment - created:.1f}s"
+
+    reads = ", ".join(f"read {at(read)} status acked {at(acked)}" for read, acked in sends)
+    return (
+        f"job {job_id}: {reads or 'no send read by Graph'}; last send began {at(last_send)}, "
+        f"ended {at(finished)} {outcome}"
+    )
 
 
 def count_log_events(log_path: Path) -> dict[str, int]:
@@ -702,6 +733,7 @@ async def run_campaign(config: CampaignConfig, data_dir: Path) -> Figures:
             graph=graph_faults,
             graph_requests=len(graph.requests),
             stuck=stuck,
+            timeline=statuses.timeline,
         )
     figures.kills = killer.kills
     figures.start_failures = killer.start_failures
@@ -775,6 +807,7 @@ def report(figures: Figures, config: CampaignConfig) -> list[str]:
         lines.append(f"example job ids            {json.dumps(f.examples)}")
     for name, patterns in f.histories.items():
         lines.append(f"{'Graph history, ' + name:<27}{json.dumps(patterns)}")
+    lines.extend(f"resent {timeline}" for timeline in f.resend_timelines)
     lines.append("")
     results = f.checks()
     lines.extend(f"  [{'PASS' if ok else 'FAIL'}] {name}" for name, ok in results)

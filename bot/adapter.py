@@ -1,21 +1,58 @@
-"""The interface every channel adapter implements, and the send-side value objects.
+"""What the core needs from the channel adapters, and the values that pass between them.
 
-An adapter is two pure functions and a request builder: ``parse`` turns a verified, decoded
-webhook object into neutral events; ``build_send`` turns a neutral reply into one Graph API
-request. The HTTP work (one shared session, retries, error mapping) lives in
-``adapters._meta.graph``; the core reaches adapters only through ``adapters.REGISTRY``.
+An ``Adapter`` is one Meta product: ``parse`` turns a verified, decoded webhook object into
+neutral events; ``build_send`` turns a neutral reply into one Graph API request. It also owns
+its channel's rules for a reply (the text limit and its unit, whether a reply fits the button
+form and which buttons it then carries), so a preview, ``check`` and a send all ask one place.
+
+The ``Platform`` is the one registry through which the core reaches the adapters, together
+with what all channels share: the webhook signature, the subscription handshake and the
+``Transport`` that posts requests. ``adapters.REGISTRY`` is the implementation; the CLI passes
+it to whatever needs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.events import Channel, ContactKind, Event
 from bot.replies import Reply
 
-__all__ = ["Adapter", "Outbound", "SendConfig"]
+__all__ = [
+    "Adapter",
+    "Button",
+    "Outbound",
+    "Platform",
+    "SendConfig",
+    "SendResult",
+    "TextLimit",
+    "Transport",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TextLimit:
+    """The longest text a channel accepts, in its own unit."""
+
+    label: str  # the channel as a practice manager knows it, e.g. "WhatsApp"
+    limit: int
+    unit: Literal["characters", "bytes"]
+
+    def measure(self, text: str) -> int:
+        """Length of ``text`` in this channel's unit (Instagram counts UTF-8 bytes)."""
+        return len(text.encode()) if self.unit == "bytes" else len(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One button of a reply's button form, as the patient sees it."""
+
+    title: str
+    action: Literal["opens", "calls"]  # opens a web address, or calls a phone number
+    target: str  # the address or the number
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,8 +77,22 @@ class Outbound:
     body: dict[str, Any] = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """Meta accepted the send; ``message_id`` (``wamid…`` / ``m_…``) when its answer had one.
+
+    The id is hidden from ``repr``: a WhatsApp ``wamid`` embeds the phone number.
+    """
+
+    message_id: str | None
+
+    def __repr__(self) -> str:
+        shown = "None" if self.message_id is None else "'…'"
+        return f"SendResult(message_id={shown})"
+
+
 class Adapter(Protocol):
-    """One Meta product: parses its webhook objects and shapes its send requests."""
+    """One Meta product: parses its webhook objects, knows its reply rules, shapes its sends."""
 
     @property
     def channel(self) -> Channel:
@@ -51,6 +102,20 @@ class Adapter(Protocol):
     @property
     def object_name(self) -> str:
         """The payload's ``object`` this adapter owns: routes POST /webhook bodies here."""
+        ...
+
+    @property
+    def text_limit(self) -> TextLimit:
+        """The longest plain-text reply the channel accepts."""
+        ...
+
+    @property
+    def button_text_limit(self) -> int | None:
+        """The longest text the button form carries (characters); ``None``: never buttons."""
+        ...
+
+    def buttons(self, reply: Reply) -> tuple[Button, ...]:
+        """The buttons ``reply`` is sent with; empty when it goes as plain text."""
         ...
 
     def parse(self, payload: Mapping[str, Any]) -> list[Event]:
@@ -67,4 +132,42 @@ class Adapter(Protocol):
         tag: str,
     ) -> Outbound:
         """The request that sends ``reply`` to ``recipient_id``, carrying the job's ``tag``."""
+        ...
+
+
+class Transport(Protocol):
+    """Posts one Graph API request: one attempt, no retries (``bot.retry`` decides those).
+
+    Raises ``GraphError`` for Meta's error answers, ``DeliveryError(ambiguous=True)`` when the
+    request was written and its answer lost, and a plain ``DeliveryError`` for everything
+    that certainly did not reach Meta (no connection, a request that cannot be encoded).
+    """
+
+    async def post(self, outbound: Outbound) -> SendResult:
+        """POST ``outbound``; Meta's message id on success."""
+        ...
+
+
+class Platform(Protocol):
+    """The registry of adapters, and what every channel of the platform shares."""
+
+    @property
+    def adapters(self) -> Mapping[Channel, Adapter]:
+        """Every channel's adapter."""
+        ...
+
+    def for_object(self, name: str) -> Adapter | None:
+        """The adapter owning a webhook body's ``object``, or ``None`` for an unknown one."""
+        ...
+
+    def verify_signature(self, secrets: Sequence[bytes], body: bytes, header: str | None) -> None:
+        """Accept ``body`` only with a valid ``X-Hub-Signature-256`` (raises ``SignatureError``)."""
+        ...
+
+    def handshake_challenge(self, query: Mapping[str, str], verify_token: bytes) -> str | None:
+        """The challenge to echo for a valid subscription handshake, else ``None``."""
+        ...
+
+    def open_transport(self) -> AbstractAsyncContextManager[Transport]:
+        """The transport of one process, open for the life of the block."""
         ...

@@ -1,18 +1,21 @@
 """The aiohttp application: one webhook endpoint for three channels, health and metrics.
 
-The request handler is thin. It reads the raw bytes, verifies the signature, decodes JSON once,
-lets the adapter for the payload's ``object`` extract neutral events, records them in one store
-transaction and only then answers 200. Sending happens in the worker, never in the handler.
+The handlers are thin. ``POST /webhook`` reads the raw bytes within the size limit and hands
+them to ``bot.webhook``, which verifies, parses and records them; only then does it answer.
+Sending happens in the worker (``bot.worker``, ``bot.job``), never in a handler. Every
+long-lived resource (store, template watcher, retention, the worker and its Graph session)
+opens and closes in ``cleanup_ctx``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import itertools
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -21,34 +24,27 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
-from adapters import BY_OBJECT, REGISTRY
-from adapters._meta.graph import GraphClient, RetryPolicy, new_session
-from adapters._meta.signature import handshake_challenge, verify_signature
-from bot.errors import PayloadError, SignatureError, StoreUnavailable
-from bot.events import Channel, Event, PatientEvent, Skipped
-from bot.ingest import (
-    Decision,
-    GroupCommit,
-    IngestPolicy,
-    Prepared,
-    PreparedEcho,
-    PreparedPatient,
-    prepare,
-)
-from bot.logging import debug_enabled, request_line
+from bot.adapter import Platform
+from bot.errors import StoreUnavailable
+from bot.events import Channel
+from bot.ingest import GroupCommit, IngestPolicy
+from bot.job import Delivery
+from bot.logging import debug_enabled
 from bot.metrics import Metrics
 from bot.pseudonym import Keyring
+from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store import Store, open_store
 from bot.templates import LiveTemplates
-from bot.worker import ReplyWorker
+from bot.webhook import WebhookResult, Webhooks
+from bot.worker import ReplyWorker, WorkerConfig
 
 __all__ = [
     "MAX_BODY_BYTES",
     "AccessLogger",
     "Runtime",
+    "build_policy",
     "create_app",
-    "decode_body",
     "runtime_key",
 ]
 
@@ -59,52 +55,30 @@ MESSENGER_RATE = 250.0  # below the Send API's 300 calls/s per Page
 PURGE_INTERVAL = 24 * 3600.0
 
 
+def _request_ids() -> Callable[[], str]:
+    """Ids for the log lines of one webhook: this process's prefix and a counter."""
+    prefix = os.urandom(4).hex()
+    numbers = itertools.count(1)
+    return lambda: f"{prefix}-{next(numbers):x}"
+
+
 @dataclass(slots=True)
 class Runtime:
     """Everything a request handler needs, built once per app."""
 
     settings: Settings
+    platform: Platform
     store: Store
-    keyring: Keyring
     metrics: Metrics
     templates: LiveTemplates
-    policy: IngestPolicy
-    secrets: tuple[bytes, ...]
+    webhooks: Webhooks
     verify_token: bytes
     clock: Callable[[], float]
-    ingest: GroupCommit
     worker: ReplyWorker | None = None
+    request_ids: Callable[[], str] = field(default_factory=_request_ids)
 
 
 runtime_key = web.AppKey("runtime", Runtime)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
-# Built once: ``json.loads`` with any keyword argument builds a new decoder on every call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def decode_body(body: bytes) -> dict[str, Any]:
-    """Decode a signed body with the standard ``json`` module into a JSON object.
-
-    Raises:
-        PayloadError: not UTF-8, not JSON (NaN / Infinity, excessive nesting and huge
-            integers included), or not an object. The error never holds the body.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PayloadError("not_utf8") from None
-    try:
-        payload = _DECODER.decode(text)
-    except (ValueError, RecursionError):
-        raise PayloadError("not_json") from None
-    if not isinstance(payload, dict):
-        raise PayloadError("not_object")
-    return payload
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -133,112 +107,43 @@ async def _security_headers(_: web.Request, response: StreamResponse) -> None:
     response.headers["Server"] = "practice-bot"
 
 
-def _event_kind(event: Event) -> str:
-    if isinstance(event, PatientEvent):
-        return event.kind.value
-    if isinstance(event, Skipped):
-        return event.kind
-    return {"Echo": "echo", "StatusUpdate": "status"}.get(type(event).__name__, "other")
-
-
 async def webhook_post(request: web.Request) -> web.Response:
-    """POST /webhook: SPEC §3's checks in order, then persist, then acknowledge."""
+    """POST /webhook: read within the limit, let ``bot.webhook`` decide, then answer."""
     rt = request.app[runtime_key]
     started = time.perf_counter()
-    channel = "unknown"
-    status = 500  # what aiohttp answers if anything below raises
-    summary: dict[str, Any] = {}
-    try:
-        status, channel, summary = await _handle_webhook(rt, request)
-    finally:
-        rt.metrics.count_webhook(channel, str(status))
-        request_line(
-            {
-                "channel": channel,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                **summary,
-            }
-        )
-    return web.Response(status=status, text="ok" if status == 200 else "")
+    result = WebhookResult(500)  # what aiohttp answers if anything below raises
+    with structlog.contextvars.bound_contextvars(request_id=rt.request_ids()):
+        try:
+            result = await _receive(rt, request)
+        finally:
+            rt.metrics.count_webhook(result.channel_label, str(result.status))
+            log.info(
+                "webhook",
+                channel=result.channel_label,
+                status=result.status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **result.fields,
+            )
+    if result.replies and result.channel is not None and rt.worker is not None:
+        rt.worker.wake([result.channel])
+    return web.Response(status=result.status, text="ok" if result.status == 200 else "")
 
 
-async def _handle_webhook(rt: Runtime, request: web.Request) -> tuple[int, str, dict[str, Any]]:
+async def _receive(rt: Runtime, request: web.Request) -> WebhookResult:
+    too_large = WebhookResult(413, fields={"reason": "too_large"})
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        return 413, "unknown", {"reason": "too_large"}
+        return too_large
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return 413, "unknown", {"reason": "too_large"}
-    try:
-        verify_signature(rt.secrets, body, request.headers.get("X-Hub-Signature-256"))
-    except SignatureError as error:
-        return error.status, "unknown", {"reason": f"signature_{error.reason}"}
-    try:
-        payload = decode_body(body)
-    except PayloadError as error:
-        return 400, "unknown", {"reason": error.reason}
-    kind = payload.get("object")
-    adapter = BY_OBJECT.get(kind) if isinstance(kind, str) else None
-    if adapter is None:
-        rt.metrics.count_event("unknown", "unknown_object", "skipped")
-        return 200, "unknown", {"reason": "unknown_object"}
-    channel = adapter.channel
-    try:
-        events = adapter.parse(payload)
-    except Exception:  # adapters never raise by contract; if one does, Meta must not retry
-        log.error("adapter_parse_error", channel=channel.value, exc_info=True)
-        rt.metrics.count_event(channel.value, "parse_error", "skipped")
-        return 200, channel.value, {"reason": "parse_error"}
-    work, decided = prepare(events, rt.policy, rt.keyring)
-    decisions: list[tuple[Prepared, Decision]] = []
-    if work:
-        try:
-            decisions = await rt.ingest.record(work)
-        except StoreUnavailable:
-            return 503, channel.value, {"reason": "store_unavailable"}
-    outcomes = _outcomes(decided, decisions)
-    for kind, decision in outcomes:
-        rt.metrics.count_event(channel.value, kind, decision)
-    if rt.worker is not None and any(d is Decision.REPLY for _, d in decisions):
-        rt.worker.wake([channel])
-    return (
-        200,
-        channel.value,
-        {
-            "events": len(events),
-            "kinds": _tally(kind for kind, _ in outcomes),
-            "decisions": _tally(decision for _, decision in outcomes),
-        },
-    )
-
-
-def _outcomes(
-    decided: list[tuple[Event, Decision]], decisions: list[tuple[Prepared, Decision]]
-) -> list[tuple[str, str]]:
-    """(kind, decision) of every event in a webhook, as the metrics and the log name them."""
-    outcomes = [(_event_kind(event), decision.value) for event, decision in decided]
-    for item, decision in decisions:
-        if isinstance(item, PreparedPatient):
-            kind = item.kind.value
-        else:
-            kind = "echo" if isinstance(item, PreparedEcho) else "status"
-        outcomes.append((kind, decision.value))
-    return outcomes
-
-
-def _tally(words: Iterable[str]) -> str:
-    """``a:2,b:1``: each word and how often it occurs, sorted."""
-    counts: dict[str, int] = {}
-    for word in words:
-        counts[word] = counts.get(word, 0) + 1
-    return ",".join(f"{word}:{n}" for word, n in sorted(counts.items()))
+        return too_large
+    return await rt.webhooks.handle(body, request.headers.get("X-Hub-Signature-256"))
 
 
 async def webhook_get(request: web.Request) -> web.Response:
     """GET /webhook: Meta's subscription handshake."""
     rt = request.app[runtime_key]
-    challenge = handshake_challenge(request.query, rt.verify_token)
+    challenge = rt.platform.handshake_challenge(request.query, rt.verify_token)
     if challenge is None:
         log.info("handshake", status=403)
         return web.Response(status=403, text="forbidden")
@@ -287,15 +192,19 @@ def build_policy(settings: Settings) -> IngestPolicy:
 def create_app(
     settings: Settings,
     *,
+    platform: Platform,
     templates: LiveTemplates,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
     run_worker: bool = True,
-    worker_options: Mapping[str, Any] | None = None,
+    worker: WorkerConfig | None = None,
     template_poll: float = 1.0,
     retry_policy: RetryPolicy | None = None,
 ) -> web.Application:
-    """The whole service; every long-lived resource opens and closes in ``cleanup_ctx``."""
+    """The whole service; every long-lived resource opens and closes in ``cleanup_ctx``.
+
+    ``platform`` is the adapter registry (``adapters.REGISTRY`` in the service).
+    """
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         handler_args={"auto_decompress": False},
@@ -306,13 +215,18 @@ def create_app(
     policy = build_policy(settings)
     rt = Runtime(
         settings=settings,
+        platform=platform,
         store=store,
-        keyring=keyring,
         metrics=metrics,
         templates=templates,
-        policy=policy,
-        ingest=GroupCommit(store, policy, clock),
-        secrets=settings.app_secrets,
+        webhooks=Webhooks(
+            platform=platform,
+            secrets=settings.app_secrets,
+            policy=policy,
+            keyring=keyring,
+            ingest=GroupCommit(store, policy, clock),
+            metrics=metrics,
+        ),
         verify_token=settings.meta_verify_token.get_secret_value().encode("utf-8"),
         clock=clock,
     )
@@ -331,40 +245,44 @@ def create_app(
         await rt.store.close()
 
     async def templates_ctx(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio_task(templates.watch(template_poll), "templates")
+        task = background(templates.watch(template_poll), "templates")
         yield
         await cancel(task)
 
     async def purge_ctx(_: web.Application) -> AsyncIterator[None]:
-        task = asyncio_task(_purge_daily(rt), "purge")
+        task = background(_purge_daily(rt), "purge")
         yield
         await cancel(task)
 
     async def worker_ctx(_: web.Application) -> AsyncIterator[None]:
-        async with new_session() as session:
-            sender = GraphClient(session, policy=retry_policy)
-            rates = {
-                Channel.WHATSAPP: settings.whatsapp_sends_per_second,
-                Channel.MESSENGER: MESSENGER_RATE,
-                Channel.INSTAGRAM: MESSENGER_RATE,
-            }
-            worker = ReplyWorker(
+        async with platform.open_transport() as transport:
+            delivery = Delivery(
                 store=rt.store,
-                sender=sender,
-                adapters=REGISTRY,
+                transport=transport,
+                adapters=platform.adapters,
                 render=templates.render,
                 send_configs=settings.send_configs(),
                 keyring=keyring,
                 metrics=metrics,
                 max_age=settings.reply_max_age_hours * 3600,
-                rates=rates,
+                retry=retry_policy if retry_policy is not None else RetryPolicy(),
                 clock=clock,
-                **dict(worker_options or {}),
             )
-            rt.worker = worker
-            task = asyncio_task(worker.run(), "worker")
+            rt.worker = ReplyWorker(
+                store=rt.store,
+                run=delivery.run,
+                metrics=metrics,
+                rates={
+                    Channel.WHATSAPP: settings.whatsapp_sends_per_second,
+                    Channel.MESSENGER: MESSENGER_RATE,
+                    Channel.INSTAGRAM: MESSENGER_RATE,
+                },
+                clock=clock,
+                config=worker,
+            )
+            task = background(rt.worker.run(), "worker")
             yield
-            await worker.stop()
+            await rt.worker.stop()
             await cancel(task)
             rt.worker = None
 
@@ -392,7 +310,7 @@ async def _purge_daily(rt: Runtime) -> None:
         await asyncio.sleep(PURGE_INTERVAL)
 
 
-def asyncio_task(coro: Any, name: str) -> asyncio.Task[None]:
+def background(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
     """A named background task whose reference the caller keeps."""
     return asyncio.create_task(coro, name=name)
 

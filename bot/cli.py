@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 ``check`` found problems, 2 bad configuration or usage. Problems go to
 stderr as ``VARIABLE: message`` or ``path:line:col: message``, warnings as ``warning: …``.
+
+This is where the service is put together: the one module of ``bot/`` that names the adapter
+registry (``adapters.REGISTRY``) and hands it to the parts that need channels.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from adapters import REGISTRY
 from bot import __version__
 from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.events import Channel
@@ -104,7 +108,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _templates(settings: Settings) -> LiveTemplates:
-    return LiveTemplates(settings.templates_dir, settings.practice(), settings.schedule())
+    return LiveTemplates(
+        settings.templates_dir,
+        settings.practice(),
+        settings.schedule(),
+        channels=REGISTRY.adapters,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +148,7 @@ def _check(args: argparse.Namespace) -> int:
     for state in settings.channel_states().values():
         print(f"{state.channel.value}: {state.label}")
     problems, template_warnings = check_templates(
-        settings.templates_dir, settings.practice(), settings.schedule()
+        settings.templates_dir, settings.practice(), settings.schedule(), REGISTRY.adapters
     )
     for note in [*settings.warnings(), *template_warnings]:
         _err(f"warning: {note}")
@@ -159,13 +168,13 @@ def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplate
     from bot.selfcheck import startup_problems  # noqa: PLC0415
 
     del args
-    configure_logging(settings.log_level, settings.resolved_log_format(), batched=True)
+    configure_logging(settings.log_level, settings.resolved_log_format(), batched=True, cache=True)
     problems = startup_problems()
     if problems:
         for line in problems:
             _err(line)
         return EXIT_CONFIG
-    app = create_app(settings, templates=templates)
+    app = create_app(settings, platform=REGISTRY, templates=templates)
     # Start-up garbage (imports, settings, templates) never changes: keep the collector off
     # it, so its pauses stay short while webhooks are being answered.
     gc.collect()

@@ -98,6 +98,7 @@ class DeliveryError(BotError):
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
+        self.reason = message  # fixed words and an exception class name, safe for a log line
         self.error_class = error_class
         self.ambiguous = ambiguous  # the request may have reached Meta (timeout/reset after write)
         self.retry_after = retry_after

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import assert_never
 
 __all__ = [
     "Channel",
@@ -16,9 +17,11 @@ __all__ = [
     "Echo",
     "Event",
     "EventKind",
+    "Outcome",
     "PatientEvent",
     "Skipped",
     "StatusUpdate",
+    "event_kind",
 ]
 
 
@@ -36,6 +39,19 @@ class EventKind(enum.StrEnum):
     MESSAGE = "message"
     WELCOME = "welcome"  # WhatsApp request_welcome
     POSTBACK = "postback"  # Messenger / Instagram button or icebreaker tap
+
+
+class Outcome(enum.StrEnum):
+    """The contact-log outcome of a patient event (SPEC §6); a reply job ends with one."""
+
+    PENDING = "pending"
+    REPLIED = "replied"
+    DRY_RUN = "dry_run"
+    COOLDOWN = "cooldown"
+    STALE = "stale"
+    STAFF_ACTIVE = "staff_active"
+    FAILED = "failed"
+    AMBIGUOUS = "ambiguous"
 
 
 class ContactKind(enum.StrEnum):
@@ -104,3 +120,18 @@ class Skipped:
 
 
 Event = PatientEvent | Echo | StatusUpdate | Skipped
+
+
+def event_kind(event: Event) -> str:
+    """An event's kind as metrics and logs name it: fixed words only, never sender input."""
+    match event:
+        case PatientEvent():
+            return event.kind.value
+        case Skipped():
+            return event.kind
+        case Echo():
+            return "echo"
+        case StatusUpdate():
+            return "status"
+        case _:
+            assert_never(event)

@@ -18,9 +18,20 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from bot.errors import StoreConflict, StoreUnavailable
-from bot.events import Channel, ContactKind, Echo, Event, EventKind, PatientEvent, StatusUpdate
+from bot.events import (
+    Channel,
+    ContactKind,
+    Echo,
+    Event,
+    EventKind,
+    Outcome,
+    PatientEvent,
+    StatusUpdate,
+    event_kind,
+)
+from bot.job import NewJob
 from bot.pseudonym import Keyring
-from bot.store import IngestTx, NewJob, Outcome, Store
+from bot.store import IngestTx, Store
 
 __all__ = [
     "RULES",
@@ -31,6 +42,7 @@ __all__ = [
     "PreparedEcho",
     "PreparedPatient",
     "PreparedStatus",
+    "PreparedWebhook",
     "apply",
     "prepare",
 ]
@@ -125,29 +137,48 @@ def our_tag(tag: str | None) -> str | None:
     return tag if tag is not None and _TAG.fullmatch(tag) else None
 
 
-def prepare(
-    events: Iterable[Event], policy: IngestPolicy, keyring: Keyring
-) -> tuple[list[Prepared], list[tuple[Event, Decision]]]:
-    """Split events into store work and events decided without the store."""
-    work: list[Prepared] = []
-    decided: list[tuple[Event, Decision]] = []
+@dataclass(slots=True)
+class PreparedWebhook:
+    """A webhook's events, sorted: work for the store, and what was decided without it.
+
+    ``kinds`` names each item of ``work`` as metrics and logs do (``bot.events.event_kind``).
+    """
+
+    work: list[Prepared] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    decided: list[tuple[str, Decision]] = field(default_factory=list)
+
+    def add(self, event: Event, item: Prepared) -> None:
+        """Queue ``item``, made from ``event``, for the store."""
+        self.work.append(item)
+        self.kinds.append(event_kind(event))
+
+    def decide(self, event: Event, decision: Decision) -> None:
+        """Record ``event`` as decided without the store."""
+        self.decided.append((event_kind(event), decision))
+
+
+def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> PreparedWebhook:
+    """Sort events into store work and events decided without the store."""
+    prepared = PreparedWebhook()
     for event in events:
         if isinstance(event, StatusUpdate):
             tag = our_tag(event.tag)
             if policy.accounts.get(event.channel) == event.account_id and tag:
-                work.append(PreparedStatus(tag=tag))
+                prepared.add(event, PreparedStatus(tag=tag))
             else:
-                decided.append((event, Decision.STATUS))
+                prepared.decide(event, Decision.STATUS)
             continue
         if not isinstance(event, PatientEvent | Echo):
-            decided.append((event, Decision.SKIPPED))
+            prepared.decide(event, Decision.SKIPPED)
             continue
         if policy.accounts.get(event.channel) != event.account_id:
-            decided.append((event, Decision.OFF))
+            prepared.decide(event, Decision.OFF)
             continue
         contact = keyring.contact(event.channel, event.contact_id, event.contact_kind)
         if isinstance(event, Echo):
-            work.append(
+            prepared.add(
+                event,
                 PreparedEcho(
                     channel=event.channel,
                     contact=contact,
@@ -160,7 +191,7 @@ def prepare(
                         else None
                     ),
                     smb=event.smb,
-                )
+                ),
             )
             continue
         dedupe_key = (
@@ -169,7 +200,8 @@ def prepare(
             else keyring.event(event.channel, contact, event.kind.value, event.timestamp)
         )
         tag = new_tag()
-        work.append(
+        prepared.add(
+            event,
             PreparedPatient(
                 channel=event.channel,
                 contact=contact,
@@ -179,9 +211,9 @@ def prepare(
                 kind=event.kind,
                 tag=tag,
                 recipient=keyring.seal(event.contact_id, tag),
-            )
+            ),
         )
-    return work, decided
+    return prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,23 +304,23 @@ async def _echo(ctx: _Context, item: PreparedEcho) -> Decision:
 
 async def apply(
     tx: IngestTx, items: Iterable[Prepared], policy: IngestPolicy, now: float
-) -> list[tuple[Prepared, Decision]]:
-    """Run every prepared item in one transaction; returns each item's decision."""
+) -> list[Decision]:
+    """Run every prepared item in one transaction; returns each item's decision, in order."""
     ctx = _Context(tx, policy, now)
-    results: list[tuple[Prepared, Decision]] = []
+    decisions: list[Decision] = []
     for item in items:
         if isinstance(item, PreparedPatient):
-            results.append((item, await _patient(ctx, item)))
+            decisions.append(await _patient(ctx, item))
         elif isinstance(item, PreparedEcho):
-            results.append((item, await _echo(ctx, item)))
+            decisions.append(await _echo(ctx, item))
         else:
             if item.tag is not None:
                 await tx.settle_tag(item.tag, now)
-            results.append((item, Decision.STATUS))
-    return results
+            decisions.append(Decision.STATUS)
+    return decisions
 
 
-Decided = list[tuple[Prepared, Decision]]
+Decided = list[Decision]
 
 
 class GroupCommit:

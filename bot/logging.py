@@ -24,12 +24,13 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
     "ALLOWED_KEYS",
+    "AllowList",
     "LineWriter",
+    "Timestamper",
     "configure_logging",
     "debug_enabled",
     "dropped_keys",
     "flush_logs",
-    "request_line",
 ]
 
 # Every key a log line may carry. Adding one is a privacy review: see docs/privacy.md.
@@ -89,28 +90,36 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
     }
 )
 
-_dropped = {"count": 0}
-_state = {"debug": True}  # until configured, structlog's defaults print everything
-
 
 def debug_enabled() -> bool:
     """True when DEBUG lines are written (lets hot paths skip building them)."""
-    return _state["debug"]
+    return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+class AllowList:
+    """The last processor before rendering: drops keys nobody reviewed, and counts them."""
+
+    __slots__ = ("dropped",)
+
+    def __init__(self) -> None:
+        self.dropped = 0
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        unknown = [key for key in event_dict if key not in ALLOWED_KEYS]
+        if unknown:
+            for key in unknown:
+                del event_dict[key]
+            self.dropped += len(unknown)
+            event_dict["dropped_keys"] = len(unknown)
+        return event_dict
 
 
 def dropped_keys() -> int:
-    """How many keys the allow-list has dropped since start-up."""
-    return _dropped["count"]
-
-
-def _allow_list(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    unknown = [key for key in event_dict if key not in ALLOWED_KEYS]
-    if unknown:
-        for key in unknown:
-            del event_dict[key]
-        _dropped["count"] += len(unknown)
-        event_dict["dropped_keys"] = len(unknown)
-    return event_dict
+    """How many keys the configured allow-list has dropped since logging was configured."""
+    for processor in structlog.get_config()["processors"]:
+        if isinstance(processor, AllowList):
+            return processor.dropped
+    return 0
 
 
 def _frames(tb: TracebackType | None) -> list[str]:
@@ -135,26 +144,32 @@ def _exception_summary(_: WrappedLogger, __: str, event_dict: EventDict) -> Even
     return event_dict
 
 
-_second: list[Any] = [None, ""]  # the last whole second stamped, and its text
-
-
-def _timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+class Timestamper:
     """ISO 8601 UTC with microseconds, as structlog's TimeStamper writes it, minus its cost.
 
     The date and time of day are formatted once per second; a line only adds the fraction.
     """
-    now = time.time()
-    second = int(now)
-    if second != _second[0]:
-        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-    event_dict["timestamp"] = f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
-    return event_dict
+
+    __slots__ = ("_second", "_text")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        event_dict["timestamp"] = f"{self._text}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
 
 
 def _json(event_dict: EventDict, **kwargs: Any) -> str:
     """One JSON line by orjson, several times quicker than ``json.dumps``.
 
-    Values it does not know go through structlog's fallback (``default``), as before.
+    Values it does not know go through structlog's fallback (``default``).
     """
     return orjson.dumps(event_dict, default=kwargs.get("default"), option=_JSON_OPTIONS).decode()
 
@@ -241,35 +256,10 @@ class _WriterHandler(logging.Handler):
             self.handleError(record)
 
 
-_writer: list[LineWriter] = []
-# The configured JSON processor chain and its writer, when INFO lines are written as JSON;
-# None otherwise (console format, INFO filtered out, or not configured yet).
-_request_route: list[tuple[list[Processor], LineWriter] | None] = [None]
-_structlog_log = structlog.get_logger("bot.app")
-
-
-def request_line(fields: dict[str, Any]) -> None:
-    """The one INFO line per webhook, the service's hottest line.
-
-    It runs the very processor chain structlog was configured with (level, timestamp,
-    allow-list, JSON) into the same writer; only structlog's lazy logger, which builds a
-    bound logger on every call and cost as much as rendering the line, is skipped. In the
-    console format, or before logging is configured, the line goes through structlog.
-    """
-    route = _request_route[0]
-    if route is None:
-        _structlog_log.info("webhook", **fields)
-        return
-    chain, writer = route
-    line: Any = {**fields, "event": "webhook"}
-    for processor in chain:
-        line = processor(writer, "info", line)
-    writer.msg(line)
-
-
 def flush_logs() -> None:
     """Write any batched lines now (before the process exits)."""
-    for writer in _writer:
+    writer = structlog.get_config()["logger_factory"]
+    if isinstance(writer, LineWriter):
         writer.flush()
 
 
@@ -285,43 +275,48 @@ _LEVELS = {
 
 
 def configure_logging(
-    level: str = "info", fmt: str = "json", stream: TextIO | None = None, *, batched: bool = False
+    level: str = "info",
+    fmt: str = "json",
+    stream: TextIO | None = None,
+    *,
+    batched: bool = False,
+    cache: bool = False,
 ) -> None:
     """Configure structlog and route the standard library's loggers through it.
 
     ``batched`` writes the lines of one turn of the event loop together (see
-    :class:`LineWriter`); the service uses it, tools and tests read lines as they come.
+    :class:`LineWriter`); ``cache`` lets each logger build its bound logger once, on first
+    use, so it must be the last configuration of the process. The service uses both; tools
+    and tests read lines as they come and may configure again.
     """
     out = stream if stream is not None else sys.stdout
     flush_logs()
     writer = LineWriter(out, batched=batched)
-    _writer[:] = [writer]
-    _state["debug"] = _LEVELS[level] <= logging.DEBUG
     renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=False)
         if fmt == "console"
         else structlog.processors.JSONRenderer(serializer=_json)
     )
+    # Context bound for one webhook (its request id) reaches every line logged meanwhile.
     shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        _timestamp,
+        Timestamper(),
         _exception_summary,
     ]
-    chain: list[Processor] = [*shared, _allow_list, renderer]
-    json_info = fmt == "json" and _LEVELS[level] <= logging.INFO
-    _request_route[0] = (chain, writer) if json_info else None
+    allow_list = AllowList()
     structlog.configure(
-        processors=chain,
+        processors=[*shared, allow_list, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         # One writer for every logger: the default factory builds a new one per log call.
         logger_factory=writer,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[_stdlib_message, *shared],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            _allow_list,
+            allow_list,
             renderer,
         ],
     )

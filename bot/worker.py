@@ -1,68 +1,41 @@
-"""The reply worker: claims due jobs from the store, renders, sends, and ends them.
+"""The reply worker: claims due jobs from the store, at each channel's pace, and runs them.
 
-The queue lives in the store, so a restart resumes where the last process stopped. A send
-that may have reached Meta without an answer (timeout or reset after the request was written,
-or a process that died mid-send) is *ambiguous*: the worker waits ``settle_window`` seconds for
-a status webhook or echo carrying the job's tag, and only then sends once more, counted.
+The queue lives in the store, so a restart resumes where the last process stopped. The worker
+decides only *when* and *how many*: what happens to a claimed job (send, wait for a status,
+end) is the job's life, ``bot.job``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
-from cryptography.exceptions import InvalidTag
 
-from bot.adapter import Adapter, Outbound, SendConfig
-from bot.errors import DeliveryError, ErrorClass, StoreUnavailable
+from bot.errors import StoreUnavailable
 from bot.events import Channel
+from bot.job import Job, JobStore
 from bot.metrics import Metrics
-from bot.pseudonym import Keyring
-from bot.replies import Reply
-from bot.store import Job, JobState, Outcome, Store
 
-__all__ = ["ReplyWorker", "SendResultLike", "Sender", "TokenBucket"]
+__all__ = ["ReplyWorker", "TokenBucket", "WorkerConfig"]
 
 log = structlog.get_logger("bot.worker")
 
-SETTLE_WINDOW = 120.0  # SPEC §5: an ambiguous send is settled within 120 s or resent once
-REQUEUE_BASE = 15.0  # first delay after a send ran out of in-process retries
-REQUEUE_MAX = 600.0
 CLAIM_BATCH = 8  # with a backlog, jobs claimed per query (at 80 sends/s: one query per 0.1 s)
 
 
-class SendResultLike(Protocol):
-    """What a successful send returns."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerConfig:
+    """How the worker paces itself; the defaults are the service's."""
 
-    @property
-    def message_id(self) -> str | None: ...
-
-
-class Sender(Protocol):
-    """The Graph client as the worker uses it (see ``adapters._meta.graph.GraphClient.send``)."""
-
-    async def send(
-        self,
-        outbound: Outbound,
-        *,
-        on_error: Callable[[ErrorClass], None] | None = None,
-        on_attempt: Callable[[int], Awaitable[None]] | None = None,
-        on_not_delivered: Callable[[], Awaitable[None]] | None = None,
-    ) -> SendResultLike: ...
-
-
-class _LeaseLost(Exception):
-    """Another worker took the job between two attempts."""
-
-
-Renderer = Callable[[Channel, datetime], Reply]
+    lease: float = 60.0  # seconds a claimed job stays with this worker
+    max_inflight: int = 32  # jobs being run at once
+    poll_interval: float = 1.0  # seconds between looks at every queue without a wake-up
 
 
 class TokenBucket:
@@ -98,49 +71,30 @@ class TokenBucket:
         return 0.0 if self._tokens >= count else (count - self._tokens) / self.rate
 
 
-def requeue_delay(attempts: int, retry_after: float | None) -> float:
-    """Later due time for a job whose send ran out of attempts: jittered, capped, ≥ Retry-After."""
-    exp: float = min(REQUEUE_MAX, REQUEUE_BASE * 2.0 ** max(0, attempts - 1))
-    jittered = exp / 2 + random.uniform(0, exp / 2)  # noqa: S311 - jitter, not cryptography
-    return max(jittered, retry_after or 0.0)
-
-
 class ReplyWorker:
     """One per process; any number may share a store (leases keep them apart)."""
 
     def __init__(
         self,
         *,
-        store: Store,
-        sender: Sender,
-        adapters: Mapping[Channel, Adapter],
-        render: Renderer,
-        send_configs: Mapping[Channel, SendConfig],
-        keyring: Keyring,
+        store: JobStore,
+        run: Callable[[Job, str], Coroutine[Any, Any, None]],
         metrics: Metrics,
-        max_age: float,
         rates: Mapping[Channel, float],
         clock: Callable[[], float] = time.time,
-        lease: float = 60.0,
-        max_inflight: int = 32,
-        poll_interval: float = 1.0,
-        settle_window: float = SETTLE_WINDOW,
+        config: WorkerConfig | None = None,
     ) -> None:
+        """``run(job, owner)`` takes a claimed job to its next transition (``Delivery.run``)."""
         self.owner = uuid.uuid4().hex[:12]
         self._store = store
-        self._sender = sender
-        self._adapters = adapters
-        self._render = render
-        self._configs = send_configs
-        self._keyring = keyring
+        self._run_job = run
         self._metrics = metrics
-        self._max_age = max_age
         self._buckets = {channel: TokenBucket(rate) for channel, rate in rates.items()}
         self._clock = clock
-        self._lease = lease
-        self._max_inflight = max_inflight
-        self._poll = poll_interval
-        self._settle = settle_window
+        config = config if config is not None else WorkerConfig()
+        self._lease = config.lease
+        self._max_inflight = config.max_inflight
+        self._poll = config.poll_interval
         self._wake = asyncio.Event()
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
@@ -241,7 +195,7 @@ class ReplyWorker:
             if bucket is not None:
                 bucket.take(len(jobs))
             for job in jobs:
-                task = asyncio.create_task(self._process(job))
+                task = asyncio.create_task(self._run_job(job, self.owner))
                 self._inflight.add(task)
                 task.add_done_callback(self._sent)
             claimed += len(jobs)
@@ -261,144 +215,3 @@ class ReplyWorker:
             self._metrics.queue_depth.set(await self._store.queue_depth())
         except StoreUnavailable:
             return
-
-    async def _finish(self, job: Job, outcome: Outcome, sent_key: str | None = None) -> None:
-        await self._store.finish(job, outcome, self._clock(), sent_key)
-        self._metrics.count_reply(job.channel.value, outcome.value)
-        log.info("reply_ended", channel=job.channel.value, job=job.id, outcome=outcome.value)
-
-    async def _process(self, job: Job) -> None:
-        try:
-            await self._process_job(job)
-        except StoreUnavailable:
-            # The lease expires and another pass picks the job up; nothing is lost.
-            log.warning("worker_store_unavailable", channel=job.channel.value, job=job.id)
-        except Exception:  # a bug must not kill the worker; the job stays queued
-            log.error(
-                "worker_unexpected_error", channel=job.channel.value, job=job.id, exc_info=True
-            )
-            await self._requeue(job, None)
-
-    async def _requeue(
-        self, job: Job, retry_after: float | None, state: JobState | None = None
-    ) -> None:
-        delay = requeue_delay(job.attempts, retry_after)
-        try:
-            await self._store.reschedule(
-                job.id, self.owner, self._clock() + delay, state or JobState.PENDING
-            )
-        except StoreUnavailable:
-            return
-        log.info("reply_requeued", channel=job.channel.value, job=job.id, due_in_s=round(delay))
-
-    async def _process_job(self, job: Job) -> None:
-        now = self._clock()
-        resend = False
-        if job.settled:  # Meta reported a send carrying this job's tag: it arrived
-            await self._finish(job, Outcome.AMBIGUOUS if job.resent else Outcome.REPLIED)
-            return
-        if job.state in (JobState.SENDING, JobState.AMBIGUOUS):
-            # An earlier attempt may have reached Meta: wait for it to settle, then resend once.
-            settle_by = (job.send_started_at or now) + self._settle
-            if now < settle_by:
-                await self._store.reschedule(job.id, self.owner, settle_by, JobState.AMBIGUOUS)
-                return
-            if job.resent:
-                await self._finish(job, Outcome.AMBIGUOUS)  # never a third send
-                return
-            resend = True
-        if now - job.received_at > self._max_age:
-            await self._finish(job, Outcome.STALE)
-            return
-        config = self._configs.get(job.channel)
-        if config is None or job.recipient is None:
-            await self._finish(job, Outcome.FAILED)
-            return
-        reply = self._render(job.channel, datetime.fromtimestamp(now, UTC))
-        if config.token is None:
-            await self._finish(job, Outcome.DRY_RUN)
-            return
-        try:
-            recipient = self._keyring.unseal(job.recipient, job.tag)
-        except InvalidTag:
-            log.error(
-                "recipient_unreadable",
-                channel=job.channel.value,
-                job=job.id,
-                reason="PSEUDONYM_KEY changed since the job was queued",
-            )
-            await self._finish(job, Outcome.FAILED)
-            return
-        outbound = self._adapters[job.channel].build_send(
-            reply,
-            config=config,
-            recipient_id=recipient,
-            contact_kind=job.contact_kind,
-            tag=job.tag,
-        )
-        if not await self._store.begin_send(job.id, self.owner, self._clock(), resend=resend):
-            return  # the lease was lost to another worker
-        if resend:
-            self._metrics.ambiguous_resends.labels(job.channel.value).inc()
-            log.warning("ambiguous_resend", channel=job.channel.value, job=job.id)
-        await self._send(job, outbound, resend=resend)
-
-    async def _send(self, job: Job, outbound: Outbound, *, resend: bool) -> None:
-        started = time.perf_counter()
-        errors = self._metrics.graph_errors
-
-        def count(error_class: ErrorClass) -> None:
-            errors.labels(job.channel.value, error_class.value).inc()
-
-        async def on_attempt(number: int) -> None:
-            # The first attempt was marked by _process_job; later ones go on the wire anew.
-            if number > 1 and not await self._store.begin_send(
-                job.id, self.owner, self._clock(), resend=resend
-            ):
-                raise _LeaseLost
-
-        async def on_not_delivered() -> None:
-            await self._store.unsend(job.id, self.owner, resend=resend)
-
-        try:
-            result = await self._sender.send(
-                outbound, on_error=count, on_attempt=on_attempt, on_not_delivered=on_not_delivered
-            )
-        except _LeaseLost:
-            return
-        except DeliveryError as error:
-            await self._delivery_failed(job, error, resend=resend)
-            return
-        finally:
-            self._metrics.send_seconds.observe(time.perf_counter() - started)
-        sent_key = (
-            self._keyring.message(job.channel, result.message_id) if result.message_id else None
-        )
-        outcome = Outcome.AMBIGUOUS if resend or job.resent else Outcome.REPLIED
-        await self._finish(job, outcome, sent_key)
-
-    async def _delivery_failed(self, job: Job, error: DeliveryError, *, resend: bool) -> None:
-        fields = {
-            "channel": job.channel.value,
-            "job": job.id,
-            "error_class": error.error_class.value,
-            "code": getattr(error, "code", None),
-            "subcode": getattr(error, "subcode", None),
-            "http_status": getattr(error, "status", None),
-        }
-        if error.ambiguous:
-            log.warning("send_ambiguous", **fields)
-            settle_by = self._clock() + self._settle
-            await self._store.reschedule(job.id, self.owner, settle_by, JobState.AMBIGUOUS)
-            return
-        if error.error_class is ErrorClass.ALERT:
-            log.error("send_alert", **fields)
-            await self._finish(job, Outcome.FAILED)
-            return
-        if error.error_class is ErrorClass.PERMANENT:
-            log.warning("send_failed", **fields)
-            await self._finish(job, Outcome.FAILED)
-            return
-        log.warning("send_deferred", **fields)
-        # A resend that failed leaves the first, ambiguous send unsettled: keep it ambiguous.
-        await self._requeue(job, error.retry_after, JobState.AMBIGUOUS if resend else None)

@@ -23,7 +23,8 @@ import asyncpg
 import pytest
 import structlog
 
-from adapters._meta.graph import GraphClient, RetryPolicy
+from adapters import REGISTRY, MetaPlatform
+from adapters._meta.graph import GraphTransport
 from bot.adapter import Outbound, SendConfig
 from bot.errors import DeliveryError
 from bot.events import (
@@ -37,10 +38,12 @@ from bot.events import (
     StatusUpdate,
 )
 from bot.ingest import PreparedEcho, PreparedPatient, PreparedStatus
+from bot.job import Job, JobState, NewJob
 from bot.logging import ALLOWED_KEYS, configure_logging, dropped_keys
 from bot.pseudonym import Keyring
+from bot.retry import RetryPolicy
 from bot.settings import Settings
-from bot.store import Job, JobState, NewJob, open_store
+from bot.store import open_store
 from bot.store.sqlite import SQLiteStore
 from tests.helpers.fake_graph import Action, FakeGraph
 from tests.helpers.fixtures import all_fixtures, fixture_bytes
@@ -50,8 +53,8 @@ from tests.helpers.service import (
     Clock,
     Service,
     make_settings,
-    replace_parser,
     running_service,
+    with_parser,
 )
 from tests.helpers.stores import postgres_schema
 
@@ -280,10 +283,16 @@ def test_allowlist_unknown_log_key_is_dropped_and_counted() -> None:
 
 @asynccontextmanager
 async def _serving(
-    settings: Settings, clock: Clock, *, run_worker: bool = True
+    settings: Settings,
+    clock: Clock,
+    *,
+    run_worker: bool = True,
+    platform: MetaPlatform = REGISTRY,
 ) -> AsyncIterator[Service]:
     """The real app with the access logger ``serve`` uses, on loopback."""
-    async with running_service(settings, clock, run_worker=run_worker) as service:
+    async with running_service(
+        settings, clock, run_worker=run_worker, platform=platform
+    ) as service:
         yield service
 
 
@@ -338,9 +347,7 @@ def _reloads(service: Service, result: str) -> float:
     return value or 0.0
 
 
-async def test_allowlist_end_to_end_run_logs_only_reviewed_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_allowlist_end_to_end_run_logs_only_reviewed_keys(tmp_path: Path) -> None:
     """A run through every fixture, failure and refusal emits no key outside ALLOWED_KEYS."""
     clock = Clock()
     with captured_logs("debug") as stream:
@@ -350,10 +357,11 @@ async def test_allowlist_end_to_end_run_logs_only_reviewed_keys(
             async with _serving(settings, clock) as service:
                 await _exercise(service, graph, settings.templates_dir)
 
-                def explode(payload: Mapping[str, Any]) -> list[Event]:
-                    raise RuntimeError(CANARY)
+            def explode(payload: Mapping[str, Any]) -> list[Event]:
+                raise RuntimeError(CANARY)
 
-                replace_parser(monkeypatch, Channel.INSTAGRAM, explode)
+            exploding = with_parser(Channel.INSTAGRAM, explode)
+            async with _serving(settings, clock, platform=exploding) as service:
                 assert (await service.post(fixture_bytes("instagram", "text"))).status == 200
                 store = service.store
                 assert isinstance(store, SQLiteStore)
@@ -409,11 +417,11 @@ async def test_allowlist_graph_connect_retry_logs_only_reviewed_keys() -> None:
     )
     with captured_logs() as stream:
         before = dropped_keys()
-        async with await GraphClient.open(
-            policy=RetryPolicy(max_attempts=2), sleep=_no_sleep
-        ) as client:
+        async with GraphTransport.open() as transport:
             with pytest.raises(DeliveryError):
-                await client.send(outbound)
+                await RetryPolicy(max_attempts=2).run(
+                    lambda: transport.post(outbound), sleep=_no_sleep
+                )
         after = dropped_keys()
     lines = _lines(stream)
     assert [line["event"] for line in lines] == ["graph_retry"]

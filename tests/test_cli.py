@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.events import Channel, ContactKind, EventKind
+from bot.events import Channel, ContactKind, EventKind, Outcome
 from bot.pseudonym import Keyring
-from bot.store import Outcome
 from bot.store.sqlite import SQLiteStore
 from tests.helpers.service import PSEUDONYM_KEY, REPO
 

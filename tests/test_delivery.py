@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from adapters._meta.graph import RetryPolicy
+from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store.sqlite import SQLiteStore
 from tests.helpers.fake_graph import Action, FakeGraph

@@ -1,4 +1,4 @@
-"""The Graph client, Meta's error classification, and the fake Graph API they are tested against."""
+"""The Graph transport, Meta's error classification, and the fake Graph API used in tests."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from structlog.testing import capture_logs
 
 from adapters._meta.errors import TABLE, classify, parse_error_body, retry_after_seconds
-from adapters._meta.graph import GraphClient, RetryPolicy, SendResult, new_session
-from bot.adapter import Outbound
+from adapters._meta.graph import GraphTransport, new_session
+from bot.adapter import Outbound, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
 from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
 
@@ -39,20 +38,6 @@ MESSENGER_BODY: dict[str, Any] = {
     "messaging_type": "RESPONSE",
     "message": {"text": "Automatic reply", "metadata": "job-7f3a"},
 }
-FAST = RetryPolicy(
-    max_attempts=4, initial=0.01, max_wait=0.02, jitter=0.0, deadline=10.0, max_retry_after=10.0
-)
-
-
-class Sleeps:
-    """An injected sleep that records what it was asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -70,15 +55,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    """The recorded sleeps of one test."""
-    return Sleeps()
-
-
-@pytest.fixture
-def client(session: aiohttp.ClientSession, sleeps: Sleeps) -> GraphClient:
-    """A client with tiny waits and a recorded sleep."""
-    return GraphClient(session, policy=FAST, sleep=sleeps)
+def transport(session: aiohttp.ClientSession) -> GraphTransport:
+    """A transport on the shared session."""
+    return GraphTransport(session)
 
 
 def wa_send(graph: FakeGraph, *, token: str = TOKEN) -> Outbound:
@@ -288,29 +267,31 @@ def test_retry_after_seconds_absent_is_none() -> None:
     assert retry_after_seconds({"Content-Type": "application/json"}) is None
 
 
-# -- the client against the fake ----------------------------------------------------------
+# -- the transport against the fake: one attempt each -------------------------------------
 
 
-async def test_send_whatsapp_returns_wamid(graph: FakeGraph, client: GraphClient) -> None:
+async def test_post_whatsapp_returns_wamid(graph: FakeGraph, transport: GraphTransport) -> None:
     """A WhatsApp send returns the wamid of Meta's answer."""
-    result = await client.send(wa_send(graph))
+    result = await transport.post(wa_send(graph))
     assert result.message_id is not None
     assert result.message_id.startswith("wamid.")
 
 
-async def test_send_messenger_returns_message_id(graph: FakeGraph, client: GraphClient) -> None:
+async def test_post_messenger_returns_message_id(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
     """A Messenger / Instagram send returns Meta's ``message_id``."""
     outbound = Outbound(url=graph.messages_url("me"), token=TOKEN, body=MESSENGER_BODY)
-    result = await client.send(outbound)
+    result = await transport.post(outbound)
     assert result.message_id is not None
     assert result.message_id.startswith("m_")
 
 
-async def test_send_posts_bearer_token_and_exact_json(
-    graph: FakeGraph, client: GraphClient
+async def test_post_sends_bearer_token_and_exact_json(
+    graph: FakeGraph, transport: GraphTransport
 ) -> None:
     """The request carries the bearer token and exactly the adapter's JSON body."""
-    await client.send(wa_send(graph))
+    await transport.post(wa_send(graph))
     [request] = graph.requests
     assert request.method == "POST"
     assert request.path == f"/v25.0/{PHONE_ID}/messages"
@@ -319,153 +300,73 @@ async def test_send_posts_bearer_token_and_exact_json(
     assert request.json == WA_BODY
 
 
-async def test_send_two_sends_get_distinct_ids(graph: FakeGraph, client: GraphClient) -> None:
+async def test_post_two_sends_get_distinct_ids(graph: FakeGraph, transport: GraphTransport) -> None:
     """The fake hands out a new message id per send, like Meta."""
-    first = await client.send(wa_send(graph))
-    second = await client.send(wa_send(graph))
+    first = await transport.post(wa_send(graph))
+    second = await transport.post(wa_send(graph))
     assert first.message_id != second.message_id
 
 
-async def test_send_success_without_json_has_no_id(graph: FakeGraph, client: GraphClient) -> None:
+async def test_post_success_without_json_has_no_id(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
     """A 2xx whose body is not JSON is still a success, without a message id."""
     graph.script(Action.ok(body=b"OK"))
-    assert await client.send(wa_send(graph)) == SendResult(None)
+    assert await transport.post(wa_send(graph)) == SendResult(None)
 
 
-async def test_send_wrong_token_is_alert_190(graph: FakeGraph, client: GraphClient) -> None:
-    """A wrong token gets Meta's 401 / code 190, classed alert and not retried."""
+async def test_post_wrong_token_is_alert_190(graph: FakeGraph, transport: GraphTransport) -> None:
+    """A wrong token gets Meta's 401 / code 190, classed alert."""
     with pytest.raises(GraphError) as caught:
-        await client.send(wa_send(graph, token="expired-token"))
+        await transport.post(wa_send(graph, token="expired-token"))
     assert (caught.value.status, caught.value.code) == (401, 190)
     assert caught.value.error_class is A
-    assert len(graph.requests) == 1
-
-
-@pytest.mark.parametrize("status", [500, 503])
-async def test_send_server_error_then_success_is_retried(
-    graph: FakeGraph, client: GraphClient, sleeps: Sleeps, status: int
-) -> None:
-    """A 5xx is resent and exactly one success lands."""
-    graph.script(Action.error(status), Action.ok())
-    errors: list[ErrorClass] = []
-    result = await client.send(wa_send(graph), on_error=errors.append)
-    assert result.message_id is not None
-    assert len(graph.requests) == 2
-    assert errors == [T]
-    assert len(sleeps.calls) == 1
-
-
-async def test_send_transient_graph_code_is_retried(graph: FakeGraph, client: GraphClient) -> None:
-    """A transient Graph code in a 400 answer (131000) is resent."""
-    graph.script(Action.error(400, 131000), Action.ok())
-    await client.send(wa_send(graph))
-    assert len(graph.requests) == 2
-
-
-async def test_send_rate_limited_waits_retry_after(
-    graph: FakeGraph, client: GraphClient, sleeps: Sleeps
-) -> None:
-    """429 / 130429 with ``Retry-After: 3`` waits three seconds, then resends."""
-    graph.script(Action.error(429, 130429, retry_after=3), Action.ok())
-    await client.send(wa_send(graph))
-    assert sleeps.calls == [3.0]
-    assert len(graph.requests) == 2
-
-
-async def test_send_pair_rate_limit_waits_meta_minimum(
-    graph: FakeGraph, client: GraphClient, sleeps: Sleeps
-) -> None:
-    """131056 without ``Retry-After`` still waits Meta's 6 s for the same user."""
-    graph.script(Action.error(400, 131056), Action.ok())
-    await client.send(wa_send(graph))
-    assert sleeps.calls == [6.0]
-
-
-async def test_send_backoff_grows_and_is_capped(
-    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
-) -> None:
-    """Waits double from ``initial`` and never pass ``max_wait``."""
-    policy = RetryPolicy(max_attempts=5, initial=0.01, max_wait=0.03, jitter=0.0, deadline=10.0)
-    client = GraphClient(session, policy=policy, sleep=sleeps)
-    graph.script(*[Action.error(503)] * 4)
-    await client.send(wa_send(graph))
-    assert sleeps.calls == pytest.approx([0.01, 0.02, 0.03, 0.03])
-
-
-async def test_send_retry_after_beyond_limit_is_not_retried(
-    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
-) -> None:
-    """A ``Retry-After`` longer than ``max_retry_after`` goes back to the caller with its wait."""
-    policy = RetryPolicy(initial=0.01, max_wait=0.02, jitter=0.0, max_retry_after=5.0)
-    client = GraphClient(session, policy=policy, sleep=sleeps)
-    graph.script(Action.error(429, 4, retry_after=120))
-    with pytest.raises(GraphError) as caught:
-        await client.send(wa_send(graph))
-    assert caught.value.error_class is R
-    assert caught.value.retry_after == 120.0
-    assert sleeps.calls == []
-    assert len(graph.requests) == 1
-
-
-@pytest.mark.parametrize(
-    "case",
-    [(400, 131026, None), (400, 131047, None), (400, 10, 2018278), (400, 551, 1545041)],
-    ids=str,
-)
-async def test_send_permanent_error_is_not_retried(
-    graph: FakeGraph, client: GraphClient, sleeps: Sleeps, case: tuple[int, int, int | None]
-) -> None:
-    """Permanent answers end the send after one request."""
-    status, code, subcode = case
-    graph.script(Action.error(status, code, subcode))
-    with pytest.raises(GraphError) as caught:
-        await client.send(wa_send(graph))
-    assert caught.value.error_class is P
-    assert (caught.value.code, caught.value.subcode) == (code, subcode)
-    assert len(graph.requests) == 1
-    assert sleeps.calls == []
-
-
-@pytest.mark.parametrize(("status", "code"), [(401, 190), (403, 10), (403, 200)])
-async def test_send_alert_error_is_not_retried(
-    graph: FakeGraph, client: GraphClient, sleeps: Sleeps, status: int, code: int
-) -> None:
-    """Token and permission errors are alerts, sent once."""
-    graph.script(Action.error(status, code))
-    with pytest.raises(GraphError) as caught:
-        await client.send(wa_send(graph))
-    assert caught.value.error_class is A
     assert not caught.value.ambiguous
-    assert len(graph.requests) == 1
-    assert sleeps.calls == []
 
 
-async def test_send_graph_error_keeps_no_message_text(
-    graph: FakeGraph, client: GraphClient
+async def test_post_rate_limit_carries_retry_after(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
+    """A 429 / 130429 answer is rate-limited and carries Meta's ``Retry-After``."""
+    graph.script(Action.error(429, 130429, retry_after=3))
+    with pytest.raises(GraphError) as caught:
+        await transport.post(wa_send(graph))
+    assert (caught.value.error_class, caught.value.retry_after) == (R, 3.0)
+
+
+async def test_post_pair_rate_limit_carries_meta_minimum(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
+    """131056 without ``Retry-After`` still asks for Meta's 6 s for the same user."""
+    graph.script(Action.error(400, 131056))
+    with pytest.raises(GraphError) as caught:
+        await transport.post(wa_send(graph))
+    assert caught.value.retry_after == 6.0
+
+
+async def test_post_graph_error_keeps_no_message_text(
+    graph: FakeGraph, transport: GraphTransport
 ) -> None:
     """Meta's message text and our token never reach the exception."""
     graph.script(Action.error(400, 100, message="Param to must be Jane Doe +447700900123"))
     with pytest.raises(GraphError) as caught:
-        await client.send(wa_send(graph))
+        await transport.post(wa_send(graph))
     shown = f"{caught.value!s} {caught.value!r} {vars(caught.value)}"
     for secret in ("Jane", "447700900123", TOKEN, "Zoë"):
         assert secret not in shown
 
 
-async def test_send_reset_after_write_is_ambiguous(
-    graph: FakeGraph, client: GraphClient, sleeps: Sleeps
+async def test_post_reset_after_write_is_ambiguous(
+    graph: FakeGraph, transport: GraphTransport
 ) -> None:
-    """A connection closed after the request was read is ambiguous and not resent."""
+    """A connection closed after the request was read is ambiguous."""
     graph.script(Action.reset())
-    errors: list[ErrorClass] = []
     with pytest.raises(DeliveryError) as caught:
-        await client.send(wa_send(graph), on_error=errors.append)
+        await transport.post(wa_send(graph))
     assert caught.value.ambiguous
     assert caught.value.error_class is T
     assert not isinstance(caught.value, GraphError)
     assert len(graph.requests) == 1
-    assert sleeps.calls == []
-    assert errors == [T]
 
 
 @pytest.mark.parametrize(
@@ -476,138 +377,65 @@ async def test_send_reset_after_write_is_ambiguous(
     ],
     ids=["sock_read", "total"],
 )
-async def test_send_hang_beyond_timeout_is_ambiguous(
-    graph: FakeGraph, sleeps: Sleeps, client_timeout: aiohttp.ClientTimeout
+async def test_post_hang_beyond_timeout_is_ambiguous(
+    graph: FakeGraph, client_timeout: aiohttp.ClientTimeout
 ) -> None:
-    """A read timeout after the request was written is ambiguous and not resent."""
+    """A read timeout after the request was written is ambiguous."""
     graph.script(Action.hang())
-    async with new_session(timeout=client_timeout) as session:
-        client = GraphClient(session, policy=FAST, sleep=sleeps)
+    async with GraphTransport.open(timeout=client_timeout) as transport:
         with pytest.raises(DeliveryError) as caught:
-            await client.send(wa_send(graph))
+            await transport.post(wa_send(graph))
     assert caught.value.ambiguous
     assert len(graph.requests) == 1
-    assert sleeps.calls == []
 
 
-async def test_send_connection_refused_is_retried_then_not_ambiguous(
-    session: aiohttp.ClientSession, sleeps: Sleeps
+async def test_post_connection_refused_is_transient_not_ambiguous(
+    transport: GraphTransport,
 ) -> None:
-    """Nothing listening: every attempt is made, and the final error is not ambiguous."""
-    errors: list[ErrorClass] = []
-    policy = RetryPolicy(max_attempts=3, initial=0.01, max_wait=0.02, jitter=0.0)
-    client = GraphClient(session, policy=policy, sleep=sleeps, on_error=errors.append)
+    """Nothing listening: the request never left, so it is transient and not ambiguous."""
     url = f"http://127.0.0.1:{free_port()}/v25.0/{PHONE_ID}/messages"
     with pytest.raises(DeliveryError) as caught:
-        await client.send(Outbound(url=url, token=TOKEN, body=WA_BODY))
+        await transport.post(Outbound(url=url, token=TOKEN, body=WA_BODY))
     assert not caught.value.ambiguous
     assert caught.value.error_class is T
-    assert errors == [T, T, T]
-    assert len(sleeps.calls) == 2
 
 
-async def test_send_attempts_are_capped(
-    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
-) -> None:
-    """A server that always fails gets ``max_attempts`` requests, then the last error."""
-    graph.decide = lambda _request: Action.error(503, 2)
-    policy = RetryPolicy(max_attempts=3, initial=0.01, max_wait=0.02, jitter=0.0)
-    client = GraphClient(session, policy=policy, sleep=sleeps)
-    with pytest.raises(GraphError) as caught:
-        await client.send(wa_send(graph))
-    assert (caught.value.status, caught.value.code) == (503, 2)
-    assert not caught.value.ambiguous
-    assert len(graph.requests) == 3
-
-
-async def test_send_deadline_stops_retries(
-    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
-) -> None:
-    """No attempt starts once its wait would pass the deadline."""
-    graph.decide = lambda _request: Action.error(503)
-    policy = RetryPolicy(max_attempts=10, initial=0.5, max_wait=1.0, jitter=0.0, deadline=0.2)
-    client = GraphClient(session, policy=policy, sleep=sleeps)
-    with pytest.raises(GraphError):
-        await client.send(wa_send(graph))
-    assert len(graph.requests) == 1
-    assert sleeps.calls == []
-
-
-async def test_send_deadline_counts_real_time(
-    graph: FakeGraph, session: aiohttp.ClientSession
-) -> None:
-    """Slow answers use up the deadline too, with real sleeps."""
-    graph.decide = lambda _request: Action.error(503, delay=0.15)
-    policy = RetryPolicy(max_attempts=10, initial=0.01, max_wait=0.01, jitter=0.0, deadline=0.4)
-    client = GraphClient(session, policy=policy)
-    with pytest.raises(GraphError):
-        await client.send(wa_send(graph))
-    assert 2 <= len(graph.requests) <= 3
-
-
-async def test_send_invalid_url_is_alert(client: GraphClient) -> None:
-    """A malformed Graph URL is a configuration problem: alert, never retried."""
+async def test_post_invalid_url_is_alert(transport: GraphTransport) -> None:
+    """A malformed Graph URL is a configuration problem: alert, never ambiguous."""
     with pytest.raises(DeliveryError) as caught:
-        await client.send(Outbound(url="graph.invalid/messages", token=TOKEN, body=WA_BODY))
+        await transport.post(Outbound(url="graph.invalid/messages", token=TOKEN, body=WA_BODY))
     assert caught.value.error_class is A
     assert not caught.value.ambiguous
 
 
-async def test_send_retry_logs_numbers_only(graph: FakeGraph, client: GraphClient) -> None:
-    """Each retry logs one ``graph_retry`` line with the attempt, class and codes only."""
-    graph.script(Action.error(503, 2, message="Patient Jane Doe"), Action.ok())
-    with capture_logs() as logs:
-        await client.send(wa_send(graph))
-    retries = [entry for entry in logs if entry["event"] == "graph_retry"]
-    assert len(retries) == 1
-    entry = retries[0]
-    assert (entry["attempt"], entry["error_class"], entry["code"], entry["subcode"]) == (
-        1,
-        "transient",
-        2,
-        None,
-    )
-    shown = repr(logs)
-    for secret in ("Jane", TOKEN, "447700900123", "Zoë"):
-        assert secret not in shown
-
-
-async def test_client_hook_counts_every_failed_attempt(
-    graph: FakeGraph, session: aiohttp.ClientSession, sleeps: Sleeps
+async def test_post_request_that_cannot_be_encoded_is_permanent(
+    graph: FakeGraph, transport: GraphTransport
 ) -> None:
-    """The constructor's ``on_error`` hears each failed attempt with its class."""
-    errors: list[ErrorClass] = []
-    client = GraphClient(session, policy=FAST, sleep=sleeps, on_error=errors.append)
-    graph.script(Action.error(429, 130429), Action.error(500), Action.ok())
-    await client.send(wa_send(graph))
-    assert errors == [R, T]
+    """An id that cannot be encoded can never be sent: permanent, and nothing is written."""
+    body = {**WA_BODY, "to": "44770\ud800"}
+    with pytest.raises(DeliveryError) as caught:
+        await transport.post(Outbound(url=graph.messages_url(PHONE_ID), token=TOKEN, body=body))
+    assert (caught.value.error_class, caught.value.ambiguous) == (P, False)
+    assert graph.requests == []
 
 
-async def test_client_open_owns_its_session(graph: FakeGraph) -> None:
-    """``open()`` makes a working client whose ``close()`` closes its session."""
-    async with await GraphClient.open(policy=FAST) as client:
-        result = await client.send(wa_send(graph))
+async def test_transport_open_owns_its_session(graph: FakeGraph) -> None:
+    """``open()`` makes a working transport whose ``close()`` closes its session."""
+    async with GraphTransport.open() as transport:
+        result = await transport.post(wa_send(graph))
     assert result.message_id is not None
     with pytest.raises(RuntimeError):
-        await client.send(wa_send(graph))
+        await transport.post(wa_send(graph))
 
 
-async def test_client_close_leaves_callers_session_open(
+async def test_transport_close_leaves_callers_session_open(
     graph: FakeGraph, session: aiohttp.ClientSession
 ) -> None:
     """A session passed in belongs to the caller and stays open."""
-    client = GraphClient(session, policy=FAST)
-    await client.close()
+    transport = GraphTransport(session)
+    await transport.close()
     assert not session.closed
-    await client.send(wa_send(graph))
-
-
-def test_retry_policy_rejects_nonsense() -> None:
-    """Zero attempts or a negative wait cannot be configured."""
-    with pytest.raises(ValueError, match="max_attempts"):
-        RetryPolicy(max_attempts=0)
-    with pytest.raises(ValueError, match="deadline"):
-        RetryPolicy(deadline=-1.0)
+    await transport.post(wa_send(graph))
 
 
 def test_send_result_repr_hides_message_id() -> None:
@@ -619,7 +447,9 @@ def test_send_result_repr_hides_message_id() -> None:
 # -- the fake itself -----------------------------------------------------------------------
 
 
-async def test_fake_graph_on_sent_sees_each_success(graph: FakeGraph, client: GraphClient) -> None:
+async def test_fake_graph_on_sent_sees_each_success(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
     """``on_sent`` receives the recorded request and the answer the client got."""
     seen: list[tuple[RecordedRequest, dict[str, Any]]] = []
     done = asyncio.Event()
@@ -629,7 +459,7 @@ async def test_fake_graph_on_sent_sees_each_success(graph: FakeGraph, client: Gr
         done.set()
 
     graph.on_sent = on_sent
-    result = await client.send(wa_send(graph))
+    result = await transport.post(wa_send(graph))
     await asyncio.wait_for(done.wait(), 2)
     [(request, answer)] = seen
     assert request.json["biz_opaque_callback_data"] == "job-7f3a"
@@ -638,11 +468,11 @@ async def test_fake_graph_on_sent_sees_each_success(graph: FakeGraph, client: Gr
 
 
 async def test_fake_graph_rejects_body_without_recipient(
-    graph: FakeGraph, client: GraphClient
+    graph: FakeGraph, transport: GraphTransport
 ) -> None:
     """A send body Meta would refuse gets 400 / code 100 (permanent)."""
     with pytest.raises(GraphError) as caught:
-        await client.send(Outbound(url=graph.messages_url("me"), token=TOKEN, body={"x": 1}))
+        await transport.post(Outbound(url=graph.messages_url("me"), token=TOKEN, body={"x": 1}))
     assert (caught.value.status, caught.value.code, caught.value.error_class) == (400, 100, P)
 
 
@@ -658,62 +488,20 @@ async def test_fake_graph_rejects_missing_token(graph: FakeGraph) -> None:
     assert body["error"]["type"] == "OAuthException"
 
 
-async def test_fake_graph_delay_holds_the_answer(graph: FakeGraph, client: GraphClient) -> None:
+async def test_fake_graph_delay_holds_the_answer(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
     """``Action.ok(delay=…)`` answers after the delay."""
     graph.script(Action.ok(delay=0.2))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await client.send(wa_send(graph))
+    await transport.post(wa_send(graph))
     assert loop.time() - started >= 0.19
 
 
-async def test_fake_graph_wait_for_requests(graph: FakeGraph, client: GraphClient) -> None:
+async def test_fake_graph_wait_for_requests(graph: FakeGraph, transport: GraphTransport) -> None:
     """``wait_for_requests`` returns once the count is reached."""
-    task = asyncio.create_task(client.send(wa_send(graph)))
+    task = asyncio.create_task(transport.post(wa_send(graph)))
     requests = await graph.wait_for_requests(1, within=2)
     await task
     assert len(requests) == 1
-
-
-class Brackets:
-    """Records the on_attempt / on_not_delivered calls of one send."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    async def attempt(self, number: int) -> None:
-        self.calls.append(f"attempt {number}")
-
-    async def not_delivered(self) -> None:
-        self.calls.append("not delivered")
-
-
-async def test_send_brackets_each_attempt_that_certainly_failed(
-    graph: FakeGraph, client: GraphClient
-) -> None:
-    """Each attempt is announced; error answers are reported as not delivered."""
-    graph.script(Action.error(503), Action.error(400, 130429))
-    brackets = Brackets()
-    await client.send(
-        wa_send(graph), on_attempt=brackets.attempt, on_not_delivered=brackets.not_delivered
-    )
-    assert brackets.calls == [
-        "attempt 1",
-        "not delivered",
-        "attempt 2",
-        "not delivered",
-        "attempt 3",
-    ]
-
-
-async def test_send_ambiguous_attempt_is_not_reported_as_not_delivered(
-    graph: FakeGraph, client: GraphClient
-) -> None:
-    """A reset after the request was written may have delivered: no not-delivered call."""
-    graph.script(Action.reset())
-    brackets = Brackets()
-    with pytest.raises(DeliveryError):
-        await client.send(
-            wa_send(graph), on_attempt=brackets.attempt, on_not_delivered=brackets.not_delivered
-        )
-    assert brackets.calls == ["attempt 1"]

@@ -22,7 +22,7 @@ from bot.ingest import (
     prepare,
 )
 from bot.pseudonym import Keyring
-from bot.store import IngestTx
+from bot.store.sql import SqlIngestTx
 from bot.store.sqlite import SQLiteStore
 
 NOW = 1767261660.0
@@ -41,7 +41,7 @@ class CountingStore(SQLiteStore):
 
     transactions = 0
 
-    def transaction(self) -> AbstractAsyncContextManager[IngestTx]:
+    def transaction(self) -> AbstractAsyncContextManager[SqlIngestTx]:
         self.transactions += 1
         return super().transaction()
 
@@ -55,8 +55,7 @@ def _work(sender: str, message_id: str) -> list[Prepared]:
         message_id=message_id,
         timestamp=NOW - 10,
     )
-    work, _ = prepare([event], POLICY, KEYRING)
-    return work
+    return prepare([event], POLICY, KEYRING).work
 
 
 @pytest.fixture
@@ -74,7 +73,7 @@ async def test_group_commit_concurrent_webhooks_share_a_transaction(store: Count
         *(group.record(_work(f"44770090{i:04d}", f"wamid.G{i}")) for i in range(20))
     )
     await store.close()
-    assert [decision for result in results for _, decision in result] == [Decision.REPLY] * 20
+    assert [decision for result in results for decision in result] == [Decision.REPLY] * 20
     assert store.transactions <= 2
 
 

@@ -9,7 +9,7 @@ import logging
 
 import structlog
 
-from bot.logging import LineWriter, configure_logging, dropped_keys, flush_logs, request_line
+from bot.logging import LineWriter, configure_logging, flush_logs
 
 
 class CountingStream(io.StringIO):
@@ -84,42 +84,43 @@ def _lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_request_line_matches_structlog_line() -> None:
-    """The webhook line's own route writes exactly what structlog writes for the same fields."""
+def test_configure_logging_cached_logger_uses_the_configured_chain() -> None:
+    """With cached loggers (as ``serve`` runs) a line still passes the allow-list, as JSON."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream, cache=True)
+    try:
+        logger = structlog.get_logger("bot.test.cached")
+        logger.info("webhook", channel="whatsapp", body="canary-cached")
+        logger.info("webhook", channel="messenger")
+        first, second = _lines(stream)
+        assert (first["channel"], first["dropped_keys"]) == ("whatsapp", 1)
+        assert second["channel"] == "messenger"
+        assert "canary-cached" not in stream.getvalue()
+    finally:
+        configure_logging("info", "json", io.StringIO())
+
+
+def test_configure_logging_bound_context_reaches_every_line() -> None:
+    """Context bound for a webhook (its request id) is on each line logged meanwhile, only."""
     stream = io.StringIO()
     configure_logging("info", "json", stream)
-    fields = {"channel": "whatsapp", "status": 200, "duration_ms": 1.5, "events": 1}
-    request_line(dict(fields))
-    structlog.get_logger("bot.app").info("webhook", **fields)
-    fast, slow = _lines(stream)
-    assert str(fast.pop("timestamp")) <= str(slow.pop("timestamp"))
-    assert (fast, list(fast)) == (slow, list(slow))
+    try:
+        logger = structlog.get_logger("bot.test")
+        with structlog.contextvars.bound_contextvars(request_id="r-1"):
+            logger.info("webhook")
+            logging.getLogger("aiohttp.test").warning("from a library")
+        logger.info("reply_ended")
+        inside, library, outside = _lines(stream)
+        assert inside["request_id"] == library["request_id"] == "r-1"
+        assert "request_id" not in outside
+    finally:
+        configure_logging("info", "json", io.StringIO())
 
 
-def test_request_line_drops_unreviewed_keys() -> None:
-    """A key outside the allow-list is dropped and counted on this route too."""
-    stream = io.StringIO()
-    configure_logging("info", "json", stream)
-    before = dropped_keys()
-    request_line({"channel": "whatsapp", "body": "canary-request-line"})
-    assert "canary-request-line" not in stream.getvalue()
-    assert dropped_keys() == before + 1
-
-
-def test_request_line_follows_the_level() -> None:
+def test_configure_logging_level_filters_info() -> None:
     """At LOG_LEVEL=warning the INFO webhook line is not written."""
     stream = io.StringIO()
     configure_logging("warning", "json", stream)
-    request_line({"channel": "whatsapp", "status": 200})
+    structlog.get_logger("bot.app").info("webhook", channel="whatsapp", status=200)
     assert stream.getvalue() == ""
-    configure_logging("info", "json", io.StringIO())
-
-
-def test_request_line_console_format_goes_through_structlog() -> None:
-    """In the console format the line is rendered by structlog's console renderer."""
-    stream = io.StringIO()
-    configure_logging("info", "console", stream)
-    request_line({"channel": "whatsapp", "status": 200})
-    assert "webhook" in stream.getvalue()
-    assert not stream.getvalue().startswith("{")
     configure_logging("info", "json", io.StringIO())

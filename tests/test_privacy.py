@@ -38,6 +38,7 @@ import pytest
 import structlog
 from aiohttp import ClientResponse
 
+from adapters import REGISTRY, MetaPlatform
 from bot import cli
 from bot.events import Channel, ContactKind, Event
 from bot.logging import configure_logging
@@ -55,8 +56,8 @@ from tests.helpers.service import (
     Clock,
     Service,
     make_settings,
-    replace_parser,
     running_service,
+    with_parser,
 )
 from tests.helpers.stores import postgres_schema
 
@@ -394,10 +395,16 @@ def _setup(tmp_path: Path, graph_url: str, **overrides: Any) -> Setup:
 
 @asynccontextmanager
 async def serving(
-    setup: Setup, clock: Clock | None = None, *, run_worker: bool = True
+    setup: Setup,
+    clock: Clock | None = None,
+    *,
+    run_worker: bool = True,
+    platform: MetaPlatform = REGISTRY,
 ) -> AsyncIterator[Recorder]:
     """The real app as ``practice-bot serve`` runs it (its own access logger) on loopback."""
-    async with running_service(setup.settings, clock, run_worker=run_worker) as service:
+    async with running_service(
+        setup.settings, clock, run_worker=run_worker, platform=platform
+    ) as service:
         service.secret = setup.app_secret
         yield Recorder(service)
 
@@ -887,7 +894,6 @@ async def test_privacy_adapter_exception_is_summarised_without_content(
     tmp_path: Path,
     capture: Capture,
     capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An adapter raising with the body in its message and locals: 200, type and frames only."""
     setup = _setup(tmp_path, "http://127.0.0.1:9")
@@ -897,8 +903,7 @@ async def test_privacy_adapter_exception_is_summarised_without_content(
         raw_body = json.dumps(dict(payload))
         raise RuntimeError(f"cannot parse {raw_body}")
 
-    replace_parser(monkeypatch, Channel.MESSENGER, explode)
-    async with serving(setup) as http:
+    async with serving(setup, platform=with_parser(Channel.MESSENGER, explode)) as http:
         assert await http.post(body) == 200
         await http.service.drain()
     [error] = [r for r in capture.records() if r.get("event") == "adapter_parse_error"]

@@ -6,10 +6,11 @@ import aiohttp
 import pytest
 from aiohttp import http_parser
 
+from adapters import REGISTRY
 from bot import selfcheck
 from bot.app import MAX_BODY_BYTES, create_app
 from bot.settings import Settings
-from bot.templates import LiveTemplates
+from tests.helpers.service import live_templates
 
 
 def test_selfcheck_passes_in_this_environment() -> None:
@@ -33,7 +34,8 @@ def test_selfcheck_reports_the_pure_python_parser(monkeypatch: pytest.MonkeyPatc
 
 def test_app_body_limit_is_set_explicitly_to_4_mib(settings: Settings) -> None:
     """The app's client_max_size is the explicit 4 MiB limit, not aiohttp's 1 MiB default."""
-    templates = LiveTemplates(settings.templates_dir, settings.practice(), settings.schedule())
-    app = create_app(settings, templates=templates, run_worker=False)
+    app = create_app(
+        settings, platform=REGISTRY, templates=live_templates(settings), run_worker=False
+    )
     assert MAX_BODY_BYTES == 4 * 1024 * 1024
     assert app._client_max_size == MAX_BODY_BYTES

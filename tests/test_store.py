@@ -13,16 +13,19 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, closing
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from bot.errors import StoreUnavailable
-from bot.events import Channel, ContactKind, EventKind
+from bot.events import Channel, ContactKind, EventKind, Outcome
 from bot.ingest import Decision, IngestPolicy, PreparedPatient, apply
-from bot.store import ContactRecord, Job, JobState, NewJob, Outcome, PurgeCounts, Store
-from bot.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
-from bot.store.sqlite import CHECKPOINT_INTERVAL, DEDUPE_DAYS, ENDED_JOB_DAYS, SQLiteStore
+from bot.job import Job, JobState, NewJob
+from bot.store import ContactRecord, PurgeCounts, Store
+from bot.store.postgres import PostgresStore
+from bot.store.schema import DEDUPE_DAYS, ENDED_JOB_DAYS, SCHEMA_VERSION
+from bot.store.sqlite import CHECKPOINT_INTERVAL, SQLiteStore
 from tests.helpers.stores import StoreUnderTest, open_test_store, postgres_schema
 
 NOW = 1_767_261_600.0  # 2026-01-01 10:00 UTC
@@ -81,10 +84,10 @@ async def _claim_cooldown(
         return await tx.claim_cooldown(WA, contact, at, free_before, tag)
 
 
-async def _reply_then_finish(store: Store, outcome: Outcome, tag: str = "t1") -> Job:
+async def _reply_then_end(store: Store, outcome: Outcome, tag: str = "t1") -> Job:
     await _queue(store, tag)
     job = await _claim_one(store)
-    await store.finish(job, outcome, NOW + 1)
+    await store.end(job, "w1", outcome, NOW + 1)
     return job
 
 
@@ -141,14 +144,14 @@ async def test_claim_cooldown_refused_while_job_pending(subject: StoreUnderTest)
 
 async def test_claim_cooldown_refused_inside_period(subject: StoreUnderTest) -> None:
     """After a reply, the contact's row refuses claims until the period has passed."""
-    await _reply_then_finish(subject.store, Outcome.REPLIED)
+    await _reply_then_end(subject.store, Outcome.REPLIED)
     at = NOW + HOUR / 2
     assert not await _claim_cooldown(subject.store, "c1", at, at - HOUR, "t2")
 
 
 async def test_claim_cooldown_free_after_period(subject: StoreUnderTest) -> None:
     """Once the period has passed since the last claim, the row can be claimed again."""
-    await _reply_then_finish(subject.store, Outcome.REPLIED)
+    await _reply_then_end(subject.store, Outcome.REPLIED)
     at = NOW + HOUR
     assert await _claim_cooldown(subject.store, "c1", at, at - HOUR, "t2")
     rows = await subject.rows("SELECT claimed_at, job_tag FROM cooldowns")
@@ -156,28 +159,28 @@ async def test_claim_cooldown_free_after_period(subject: StoreUnderTest) -> None
 
 
 @pytest.mark.parametrize("outcome", [Outcome.FAILED, Outcome.STALE])
-async def test_finish_failed_or_stale_releases_cooldown(
+async def test_end_failed_or_stale_releases_cooldown(
     subject: StoreUnderTest, outcome: Outcome
 ) -> None:
     """A job that ends failed or stale frees its claim at once."""
-    await _reply_then_finish(subject.store, outcome)
+    await _reply_then_end(subject.store, outcome)
     assert await _claim_cooldown(subject.store, "c1", NOW + 2, NOW + 2 - HOUR, "t2")
 
 
 @pytest.mark.parametrize("outcome", [Outcome.REPLIED, Outcome.DRY_RUN, Outcome.AMBIGUOUS])
-async def test_finish_with_reply_keeps_cooldown(subject: StoreUnderTest, outcome: Outcome) -> None:
+async def test_end_with_reply_keeps_cooldown(subject: StoreUnderTest, outcome: Outcome) -> None:
     """A job that replied keeps its claim (tag cleared) for the rest of the period."""
-    await _reply_then_finish(subject.store, outcome)
+    await _reply_then_end(subject.store, outcome)
     assert await subject.rows("SELECT claimed_at, job_tag FROM cooldowns") == [(NOW, None)]
     assert not await _claim_cooldown(subject.store, "c1", NOW + 2, NOW + 2 - HOUR, "t2")
 
 
-async def test_finish_releases_only_its_own_claim(subject: StoreUnderTest) -> None:
+async def test_end_releases_only_its_own_claim(subject: StoreUnderTest) -> None:
     """Finishing a job whose claim was since taken by another tag leaves that claim alone."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store)
     await subject.rows("UPDATE cooldowns SET job_tag = ? WHERE contact = ?", "t9", "c1")
-    await subject.store.finish(job, Outcome.FAILED, NOW + 1)
+    await subject.store.end(job, "w1", Outcome.FAILED, NOW + 1)
     assert await subject.rows("SELECT job_tag FROM cooldowns") == [("t9",)]
 
 
@@ -221,7 +224,7 @@ async def test_settle_tag_brings_ambiguous_job_forward(subject: StoreUnderTest) 
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store)
     assert await subject.store.begin_send(job.id, "w1", NOW)
-    await subject.store.reschedule(job.id, "w1", NOW + 120, JobState.AMBIGUOUS)
+    await subject.store.wait_to_settle(job.id, "w1", NOW + 120, NOW)
     assert await subject.store.claim("w2", NOW + 5, 10, 60) == []
     async with subject.store.transaction() as tx:
         assert await tx.settle_tag("t1", NOW + 5)
@@ -242,13 +245,13 @@ async def test_settle_recent_send_matches_recent_send_only(subject: StoreUnderTe
     assert await subject.rows("SELECT settled FROM reply_jobs") == [(True,)]
 
 
-async def test_is_sent_message_after_finish_with_key(subject: StoreUnderTest) -> None:
+async def test_is_sent_message_after_end_with_key(subject: StoreUnderTest) -> None:
     """The message key a send returned is recognised once the job has ended."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store)
     async with subject.store.transaction() as tx:
         assert not await tx.is_sent_message("m1")
-    await subject.store.finish(job, Outcome.REPLIED, NOW + 1, sent_key="m1")
+    await subject.store.end(job, "w1", Outcome.REPLIED, NOW + 1, sent_key="m1")
     async with subject.store.transaction() as tx:
         assert await tx.is_sent_message("m1")
         assert not await tx.is_sent_message("m2")
@@ -296,10 +299,10 @@ async def test_claim_skips_jobs_not_due_or_ended(subject: StoreUnderTest) -> Non
     """Only due, unended jobs are claimed."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store)
-    await subject.store.reschedule(job.id, "w1", NOW + 100, JobState.PENDING)
+    await subject.store.defer(job.id, "w1", NOW + 100)
     assert await subject.store.claim("w2", NOW + 50, 10, 60) == []
     job = await _claim_one(subject.store, "w2", NOW + 100)
-    await subject.store.finish(job, Outcome.REPLIED, NOW + 101)
+    await subject.store.end(job, "w2", Outcome.REPLIED, NOW + 101)
     assert await subject.store.claim("w3", NOW + 10 * DAY, 10, 60) == []
 
 
@@ -364,54 +367,102 @@ async def test_begin_send_resend_stays_resent(subject: StoreUnderTest) -> None:
     assert await subject.rows("SELECT resent FROM reply_jobs") == [(True,)]
 
 
-async def test_begin_send_refused_after_finish(subject: StoreUnderTest) -> None:
+async def test_begin_send_refused_after_end(subject: StoreUnderTest) -> None:
     """An ended job cannot be put back on the wire."""
-    job = await _reply_then_finish(subject.store, Outcome.REPLIED)
+    job = await _reply_then_end(subject.store, Outcome.REPLIED)
     assert await subject.store.begin_send(job.id, "w1", NOW + 2) is False
 
 
-async def test_unsend_puts_a_failed_attempt_back_to_pending(subject: StoreUnderTest) -> None:
+async def test_begin_send_refused_once_settled(subject: StoreUnderTest) -> None:
+    """A job Meta already reported as delivered never goes on the wire again."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    async with subject.store.transaction() as tx:
+        assert await tx.settle_tag("t1", NOW)
+    assert await subject.store.begin_send(job.id, "w1", NOW + 1) is False
+    assert await subject.rows("SELECT state, send_started_at FROM reply_jobs") == [
+        ("pending", None)
+    ]
+
+
+async def test_not_delivered_puts_a_failed_attempt_back_to_pending(
+    subject: StoreUnderTest,
+) -> None:
     """An attempt that certainly failed leaves the wire; the owner keeps its lease."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store, "w1")
     await subject.store.begin_send(job.id, "w1", NOW + 1)
-    await subject.store.unsend(job.id, "w1")
+    await subject.store.not_delivered(job.id, "w1")
     assert await subject.rows("SELECT state, lease_owner FROM reply_jobs") == [("pending", "w1")]
 
 
-async def test_unsend_of_a_resend_keeps_the_first_send_ambiguous(subject: StoreUnderTest) -> None:
+async def test_not_delivered_of_a_resend_keeps_the_first_send_ambiguous(
+    subject: StoreUnderTest,
+) -> None:
     """A failed resend is undone: the job is ambiguous again and may be resent later."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store, "w1")
     await subject.store.begin_send(job.id, "w1", NOW + 1, resend=True)
-    await subject.store.unsend(job.id, "w1", resend=True)
+    await subject.store.not_delivered(job.id, "w1")
     assert await subject.rows("SELECT state, resent FROM reply_jobs") == [("ambiguous", False)]
 
 
-async def test_unsend_refused_for_other_owner(subject: StoreUnderTest) -> None:
+async def test_not_delivered_refused_for_other_owner(subject: StoreUnderTest) -> None:
     """Only the lease owner can take its attempt off the wire."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store, "w1")
     await subject.store.begin_send(job.id, "w1", NOW + 1)
-    await subject.store.unsend(job.id, "w2")
+    await subject.store.not_delivered(job.id, "w2")
     assert await subject.rows("SELECT state FROM reply_jobs") == [("sending",)]
 
 
-async def test_reschedule_requeues_without_lease(subject: StoreUnderTest) -> None:
-    """A rescheduled job drops its lease and is due again at the new time, in the new state."""
+async def test_wait_to_settle_requeues_ambiguous_without_lease(subject: StoreUnderTest) -> None:
+    """A send whose answer was lost waits, unleased, until the settle time, as ambiguous."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store, "w1", lease=600)
-    await subject.store.reschedule(job.id, "w1", NOW + 30, JobState.AMBIGUOUS)
+    await subject.store.begin_send(job.id, "w1", NOW)
+    await subject.store.wait_to_settle(job.id, "w1", NOW + 30, NOW)
     assert await subject.store.claim("w2", NOW + 10, 10, 60) == []
     again = await _claim_one(subject.store, "w2", NOW + 30)
     assert (again.id, again.state, again.attempts) == (job.id, JobState.AMBIGUOUS, 2)
 
 
-async def test_reschedule_ignored_for_other_owner(subject: StoreUnderTest) -> None:
-    """A worker that lost the lease cannot reschedule the job."""
+async def test_wait_to_settle_of_a_settled_job_is_due_now(subject: StoreUnderTest) -> None:
+    """A status that came while the attempt was still on the wire ends the wait at once."""
     await _queue(subject.store, "t1")
     job = await _claim_one(subject.store, "w1", lease=600)
-    await subject.store.reschedule(job.id, "w2", NOW + 1, JobState.PENDING)
+    await subject.store.begin_send(job.id, "w1", NOW)
+    async with subject.store.transaction() as tx:
+        assert await tx.settle_tag("t1", NOW + 1)
+    await subject.store.wait_to_settle(job.id, "w1", NOW + 120, NOW + 8)
+    again = await _claim_one(subject.store, "w2", NOW + 8)
+    assert (again.state, again.settled) == (JobState.AMBIGUOUS, True)
+
+
+async def test_defer_requeues_without_lease_in_its_state(subject: StoreUnderTest) -> None:
+    """A deferred job drops its lease and is due again at the new time, still pending."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1", lease=600)
+    await subject.store.defer(job.id, "w1", NOW + 30)
+    assert await subject.store.claim("w2", NOW + 10, 10, 60) == []
+    again = await _claim_one(subject.store, "w2", NOW + 30)
+    assert (again.id, again.state, again.attempts) == (job.id, JobState.PENDING, 2)
+
+
+async def test_defer_of_a_job_on_the_wire_makes_it_ambiguous(subject: StoreUnderTest) -> None:
+    """A job deferred while an attempt may be on the wire is treated as ambiguous."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    await subject.store.begin_send(job.id, "w1", NOW)
+    await subject.store.defer(job.id, "w1", NOW + 30)
+    assert await subject.rows("SELECT state, lease_owner FROM reply_jobs") == [("ambiguous", None)]
+
+
+async def test_defer_ignored_for_other_owner(subject: StoreUnderTest) -> None:
+    """A worker that lost the lease cannot put the job back in the queue."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1", lease=600)
+    await subject.store.defer(job.id, "w2", NOW + 1)
     assert await subject.rows("SELECT due_at, lease_owner FROM reply_jobs") == [(NOW, "w1")]
 
 
@@ -427,11 +478,21 @@ async def test_release_frees_leases_of_one_owner(subject: StoreUnderTest) -> Non
     assert rows == [("w2",), ("w3",)]
 
 
-async def test_finish_erases_recipient_and_sets_outcome(subject: StoreUnderTest) -> None:
+async def test_end_refused_for_other_owner_or_twice(subject: StoreUnderTest) -> None:
+    """Only the lease owner ends a job, and a job ends once."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1")
+    assert await subject.store.end(job, "w2", Outcome.FAILED, NOW + 1) is False
+    assert await subject.store.end(job, "w1", Outcome.REPLIED, NOW + 2) is True
+    assert await subject.store.end(job, "w1", Outcome.FAILED, NOW + 3) is False
+    assert await subject.rows("SELECT outcome FROM contact_log") == [("replied",)]
+
+
+async def test_end_erases_recipient_and_sets_outcome(subject: StoreUnderTest) -> None:
     """Ending a job erases the sealed recipient and writes the outcome to the contact log."""
     log_id = await _queue(subject.store, "t1")
     job = await _claim_one(subject.store)
-    await subject.store.finish(job, Outcome.REPLIED, NOW + 3)
+    await subject.store.end(job, "w1", Outcome.REPLIED, NOW + 3)
     rows = await subject.rows(
         "SELECT recipient, state, outcome, finished_at, lease_owner, lease_until FROM reply_jobs"
     )
@@ -446,7 +507,7 @@ async def test_queue_depth_counts_unended_jobs(subject: StoreUnderTest) -> None:
     await _queue(subject.store, "t2", "c2")
     assert await subject.store.queue_depth() == 2
     job = (await subject.store.claim("w1", NOW, 1, 60))[0]
-    await subject.store.finish(job, Outcome.REPLIED, NOW)
+    await subject.store.end(job, "w1", Outcome.REPLIED, NOW)
     assert await subject.store.queue_depth() == 1
 
 
@@ -482,7 +543,7 @@ async def test_purge_ended_jobs_after_eight_days(subject: StoreUnderTest) -> Non
         at = NOW - age * DAY
         await _queue(subject.store, tag, tag, at=at)
         job = await _claim_one(subject.store, at=at)
-        await subject.store.finish(job, Outcome.REPLIED, at)
+        await subject.store.end(job, "w1", Outcome.REPLIED, at)
     await _queue(subject.store, "waiting", "c3", at=NOW - 9 * DAY)
     assert (await subject.store.purge(NOW, 30)).jobs == 1
     rows = await subject.rows("SELECT tag FROM reply_jobs ORDER BY tag")
@@ -493,7 +554,7 @@ async def test_purge_sent_keys_and_expired_staff_rows(subject: StoreUnderTest) -
     """Sent-message keys go after eight days, staff rows once their quiet time has passed."""
     await _queue(subject.store, "t1", at=NOW - 9 * DAY)
     job = await _claim_one(subject.store, at=NOW - 9 * DAY)
-    await subject.store.finish(job, Outcome.REPLIED, NOW - 9 * DAY, sent_key="m1")
+    await subject.store.end(job, "w1", Outcome.REPLIED, NOW - 9 * DAY, sent_key="m1")
     async with subject.store.transaction() as tx:
         await tx.mark_staff(WA, "c1", NOW - 1)
         await tx.mark_staff(WA, "c2", NOW + 1)
@@ -597,8 +658,10 @@ async def test_store_calls_raise_store_unavailable_on_server_error(
     calls: list[Callable[[], Awaitable[object]]] = [
         lambda: store.claim("w1", NOW, 10, 60),
         lambda: store.begin_send(job.id, "w1", NOW),
-        lambda: store.reschedule(job.id, "w1", NOW, JobState.PENDING),
-        lambda: store.finish(job, Outcome.REPLIED, NOW),
+        lambda: store.not_delivered(job.id, "w1"),
+        lambda: store.wait_to_settle(job.id, "w1", NOW, NOW),
+        lambda: store.defer(job.id, "w1", NOW),
+        lambda: store.end(job, "w1", Outcome.REPLIED, NOW),
         lambda: store.release("w1"),
         store.queue_depth,
         lambda: store.purge(NOW, 30),
@@ -636,65 +699,170 @@ async def test_open_on_existing_database_keeps_data(subject: StoreUnderTest) -> 
 # --- Upgrades from earlier releases ------------------------------------------------------
 
 CURRENT_INDEXES = {"contact_log_time", "reply_jobs_due", "reply_jobs_sent_to"}
+SCHEMA_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "schema"
 
 
-async def test_sqlite_open_replaces_indexes_of_the_first_release(tmp_path: Path) -> None:
-    """A database with the first release's indexes opens with today's and keeps its jobs."""
-    path = tmp_path / "old.sqlite3"
+async def _assert_upgraded(
+    store: Store, subject_rows: Callable[[str], Awaitable[list[Any]]]
+) -> None:
+    """The previous release's rows are all there, on today's indexes and schema version."""
+    assert await subject_rows("SELECT value FROM schema_info WHERE key = 'version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+    assert await subject_rows("SELECT outcome FROM contact_log") == [("pending",)]
+    assert await subject_rows("SELECT contact FROM staff_activity") == [("c2",)]
+    async with store.transaction() as tx:
+        assert await tx.mark_seen("k1", NOW + 1) is False
+        assert not await tx.claim_cooldown(WA, "c1", NOW + 1, NOW + 1, "t2")
+    job = await _claim_one(store, at=NOW + 1)
+    assert (job.tag, job.state, job.recipient, job.received_at) == (
+        "t1",
+        JobState.PENDING,
+        b"sealed:t1",
+        NOW - 5,
+    )
+    assert await store.end(job, "w1", Outcome.REPLIED, NOW + 2)
+
+
+async def test_sqlite_previous_release_database_is_upgraded(tmp_path: Path) -> None:
+    """A database the previous release wrote opens, upgrades and keeps every row."""
+    path = tmp_path / "previous.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript((SCHEMA_FIXTURES / "sqlite-previous-release.sql").read_text())
     store = SQLiteStore(str(path))
     await store.open()
-    await _queue(store, "t1")
-    await store.close()
+    try:
+
+        async def rows(sql: str) -> list[Any]:
+            return store.db.execute(sql).fetchall()
+
+        indexes = await rows(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
+        )
+        assert {name for (name,) in indexes} == CURRENT_INDEXES
+        await _assert_upgraded(store, rows)
+    finally:
+        await store.close()
+
+
+async def test_sqlite_first_release_indexes_are_replaced(tmp_path: Path) -> None:
+    """A database still carrying the first release's per-person indexes gets today's."""
+    path = tmp_path / "first.sqlite3"
     with closing(sqlite3.connect(path)) as db:
+        db.executescript((SCHEMA_FIXTURES / "sqlite-previous-release.sql").read_text())
         db.executescript(
             "DROP INDEX reply_jobs_due; DROP INDEX reply_jobs_sent_to;"
             "CREATE INDEX reply_jobs_open ON reply_jobs (due_at) WHERE state <> 'done';"
             "CREATE INDEX reply_jobs_person ON reply_jobs (channel, contact);"
             "CREATE INDEX contact_log_person ON contact_log (channel, pseudonym);"
         )
-    reopened = SQLiteStore(str(path))
-    await reopened.open()
+    store = SQLiteStore(str(path))
+    await store.open()
     try:
-        rows = reopened.db.execute(
+        rows = store.db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
         ).fetchall()
         assert {name for (name,) in rows} == CURRENT_INDEXES
-        assert (await _claim_one(reopened)).tag == "t1"
+        assert (await _claim_one(store)).tag == "t1"
     finally:
-        await reopened.close()
+        await store.close()
 
 
 @pytest.mark.postgres
-async def test_postgres_first_schema_is_migrated_to_the_current_one() -> None:
-    """A database at schema version 1 is migrated: today's indexes, its jobs kept."""
+async def test_postgres_previous_release_database_is_upgraded() -> None:
+    """A database the previous release wrote opens, upgrades and keeps every row."""
     async with postgres_schema() as url:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(MIGRATIONS[0])
-            await conn.execute(
-                "CREATE TABLE schema_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                "INSERT INTO schema_info (key, value) VALUES ('version', '1')"
-            )
+            await conn.execute((SCHEMA_FIXTURES / "postgres-previous-release.sql").read_text())
         finally:
             await conn.close()
+
+        async def rows(sql: str) -> list[Any]:
+            conn = await asyncpg.connect(url)
+            try:
+                return [tuple(row.values()) for row in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+
         store = PostgresStore(url, pool_size=1)
         await store.open()
         try:
-            await _queue(store, "t1")
-            conn = await asyncpg.connect(url)
-            try:
-                rows = await conn.fetch(
-                    "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-                    "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'"
-                )
-                version = await conn.fetchval("SELECT value FROM schema_info")
-            finally:
-                await conn.close()
-            assert {row["indexname"] for row in rows} == CURRENT_INDEXES
-            assert version == str(SCHEMA_VERSION)
-            assert (await _claim_one(store)).tag == "t1"
+            indexes = await rows(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'"
+            )
+            assert {name for (name,) in indexes} == CURRENT_INDEXES
+            await _assert_upgraded(store, rows)
         finally:
             await store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_new_database_gets_the_same_schema_on_both_backends(
+    kind: str, tmp_path: Path
+) -> None:
+    """Both backends build the same tables and columns from the one migrations list."""
+    async with open_test_store(kind, tmp_path) as opened:
+        if kind == "sqlite":
+            rows = await opened.rows(
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+                "WHERE m.type = 'table'"
+            )
+        else:
+            rows = await opened.rows(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()"
+            )
+    columns = {(table, column) for table, column in rows}
+    assert columns == EXPECTED_COLUMNS
+
+
+EXPECTED_COLUMNS = {
+    ("schema_info", "key"),
+    ("schema_info", "value"),
+    ("seen_messages", "key"),
+    ("seen_messages", "seen_at"),
+    ("cooldowns", "channel"),
+    ("cooldowns", "contact"),
+    ("cooldowns", "claimed_at"),
+    ("cooldowns", "job_tag"),
+    ("staff_activity", "channel"),
+    ("staff_activity", "contact"),
+    ("staff_activity", "quiet_until"),
+    ("contact_log", "id"),
+    ("contact_log", "time"),
+    ("contact_log", "channel"),
+    ("contact_log", "pseudonym"),
+    ("contact_log", "kind"),
+    ("contact_log", "outcome"),
+    *(
+        ("reply_jobs", column)
+        for column in (
+            "id",
+            "tag",
+            "channel",
+            "contact",
+            "contact_kind",
+            "recipient",
+            "contact_log_id",
+            "received_at",
+            "created_at",
+            "due_at",
+            "state",
+            "attempts",
+            "lease_owner",
+            "lease_until",
+            "send_started_at",
+            "settled",
+            "resent",
+            "outcome",
+            "finished_at",
+        )
+    ),
+    ("sent_messages", "key"),
+    ("sent_messages", "sent_at"),
+}
 
 
 async def test_sqlite_wal_reaches_the_database_file_in_the_background(tmp_path: Path) -> None:
@@ -820,7 +988,7 @@ async def test_postgres_concurrent_webhooks_reply_once(pg: StoreUnderTest) -> No
         )
         async with store.transaction() as tx:
             await barrier.wait()
-            [(_, decision)] = await apply(tx, [item], policy, NOW)
+            [decision] = await apply(tx, [item], policy, NOW)
         return decision
 
     async with AsyncExitStack() as stack:

@@ -12,17 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
+from adapters import REGISTRY
 from bot.errors import TemplateError
 from bot.events import Channel
 from bot.hours import LONGEST_NEXT_OPENING, Schedule, parse_closed_dates, parse_opening_hours
 from bot.replies import Reply
 from bot.templates import (
-    BOOK_ONLINE_TITLE,
-    BUTTON_TITLE_LIMIT,
-    CALL_US_TITLE,
-    CHANNEL_LIMITS,
-    MESSENGER_BUTTON_TEXT_LIMIT,
-    WHATSAPP_BUTTON_BODY_LIMIT,
     InvalidTemplatesError,
     LiveTemplates,
     PracticeInfo,
@@ -30,7 +25,6 @@ from bot.templates import (
     TemplateSet,
     check_templates,
     preview,
-    uses_buttons,
 )
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
@@ -47,6 +41,7 @@ PRACTICE = PracticeInfo(
     website="https://riversidedental.co.uk",
 )
 PHONE_ONLY = PracticeInfo(name="Riverside Dental Practice", phone="+44 20 7946 0123")
+CHANNELS = REGISTRY.adapters
 
 
 def _schedule(closed: str = "") -> Schedule:
@@ -71,15 +66,15 @@ def _folder(tmp_path: Path, reply: str = "Hello {phone}", closed: str = "Closed 
 
 
 def _load(directory: Path, practice: PracticeInfo = PRACTICE) -> TemplateSet:
-    return TemplateSet.load(directory, practice, _schedule())
+    return TemplateSet.load(directory, practice, _schedule(), CHANNELS)
 
 
 def _errors(directory: Path, practice: PracticeInfo = PRACTICE) -> list[str]:
-    return check_templates(directory, practice, _schedule())[0]
+    return check_templates(directory, practice, _schedule(), CHANNELS)[0]
 
 
 def _warnings(directory: Path, practice: PracticeInfo = PRACTICE) -> list[str]:
-    return check_templates(directory, practice, _schedule())[1]
+    return check_templates(directory, practice, _schedule(), CHANNELS)[1]
 
 
 def _bump_mtime(path: Path, seconds: int) -> None:
@@ -96,16 +91,16 @@ def _bump_mtime(path: Path, seconds: int) -> None:
 def test_shipped_templates_fit_every_channel(channel: Channel, at: datetime) -> None:
     """The shipped texts fit each channel's limit and its button form with typical values."""
     reply = _load(SHIPPED).render(channel, at)
-    limit = CHANNEL_LIMITS[channel]
+    limit = CHANNELS[channel].text_limit
     assert 0 < limit.measure(reply.text) <= limit.limit
-    assert len(reply.text) <= MESSENGER_BUTTON_TEXT_LIMIT
+    assert len(reply.text) <= 640  # Messenger's button template, the smallest button form
     assert len(reply.text.encode()) <= 1000
 
 
 def test_shipped_templates_validate_without_warnings() -> None:
     """The shipped folder has no errors or warnings, also without optional details."""
-    assert check_templates(SHIPPED, PRACTICE, _schedule()) == ([], [])
-    assert check_templates(SHIPPED, PHONE_ONLY, _schedule()) == ([], [])
+    assert check_templates(SHIPPED, PRACTICE, _schedule(), CHANNELS) == ([], [])
+    assert check_templates(SHIPPED, PHONE_ONLY, _schedule(), CHANNELS) == ([], [])
 
 
 def test_shipped_reply_says_automatic_and_no_clinical_advice() -> None:
@@ -127,12 +122,6 @@ def test_shipped_closed_signposts_emergencies_and_next_opening() -> None:
     assert "NHS 111" in reply.text
     assert "999" in reply.text
     assert "Monday to Thursday 08:30\u201313:00 and 14:00\u201317:30" in reply.text
-
-
-def test_button_titles_fit_limit() -> None:
-    """The fixed button titles are within Meta's 20-character title limit."""
-    assert len(BOOK_ONLINE_TITLE) <= BUTTON_TITLE_LIMIT
-    assert len(CALL_US_TITLE) <= BUTTON_TITLE_LIMIT
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -239,7 +228,7 @@ def test_render_no_next_opening_drops_line(tmp_path: Path) -> None:
     """When nothing opens within 400 days, the next-opening line is left out."""
     directory = _folder(tmp_path, closed="Closed.\nWe open {next_opening}.\nCall {phone}")
     schedule = _schedule(closed="2026-01-01..2028-12-31")
-    templates = TemplateSet.load(directory, PRACTICE, schedule)
+    templates = TemplateSet.load(directory, PRACTICE, schedule, CHANNELS)
     assert templates.render(Channel.WHATSAPP, CLOSED_AT).text == "Closed.\nCall +44 20 7946 0123"
 
 
@@ -500,27 +489,6 @@ def test_check_no_button_warning_without_booking_url(tmp_path: Path) -> None:
     assert _warnings(directory, PHONE_ONLY) == []
 
 
-@pytest.mark.parametrize(
-    ("channel", "length", "expected"),
-    [
-        (Channel.WHATSAPP, WHATSAPP_BUTTON_BODY_LIMIT, True),
-        (Channel.WHATSAPP, WHATSAPP_BUTTON_BODY_LIMIT + 1, False),
-        (Channel.MESSENGER, MESSENGER_BUTTON_TEXT_LIMIT, True),
-        (Channel.MESSENGER, MESSENGER_BUTTON_TEXT_LIMIT + 1, False),
-        (Channel.INSTAGRAM, 10, False),
-    ],
-)
-def test_uses_buttons_boundaries(channel: Channel, length: int, expected: bool) -> None:
-    """Buttons only when a booking URL is set and the text fits the channel's button form."""
-    reply = Reply(text="x" * length, booking_url="https://example.org/b", phone="+441234")
-    assert uses_buttons(channel, reply) is expected
-
-
-def test_uses_buttons_needs_booking_url() -> None:
-    """No booking URL, no buttons, even for a short text."""
-    assert not uses_buttons(Channel.WHATSAPP, Reply(text="Hi", phone="+441234"))
-
-
 # --- live reload ----------------------------------------------------------------------------
 
 
@@ -528,7 +496,9 @@ def test_live_templates_keeps_last_good_after_broken_edit(tmp_path: Path) -> Non
     """A broken edit on disk leaves the last good text in use and names the file."""
     directory = _folder(tmp_path, reply="Good {phone}")
     results: list[bool] = []
-    live = LiveTemplates(directory, PRACTICE, _schedule(), on_reload=results.append)
+    live = LiveTemplates(
+        directory, PRACTICE, _schedule(), channels=CHANNELS, on_reload=results.append
+    )
     path = _write(directory, "reply.txt", "Broken {phon}")
     _bump_mtime(path, 10)
     assert live.reload() is False
@@ -543,7 +513,9 @@ def test_live_templates_picks_up_good_edit(tmp_path: Path) -> None:
     """A fixed edit after a broken one is loaded and clears the error."""
     directory = _folder(tmp_path, reply="Good {phone}")
     results: list[bool] = []
-    live = LiveTemplates(directory, PRACTICE, _schedule(), on_reload=results.append)
+    live = LiveTemplates(
+        directory, PRACTICE, _schedule(), channels=CHANNELS, on_reload=results.append
+    )
     path = _write(directory, "reply.txt", "Broken {phon}")
     _bump_mtime(path, 10)
     live.reload()
@@ -559,7 +531,7 @@ def test_live_templates_picks_up_good_edit(tmp_path: Path) -> None:
 def test_live_templates_same_size_edit_seen(tmp_path: Path) -> None:
     """An edit that keeps the size is still seen through its mtime."""
     directory = _folder(tmp_path, reply="Good {phone}")
-    live = LiveTemplates(directory, PRACTICE, _schedule())
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
     path = _write(directory, "reply.txt", "Fine {phone}")
     _bump_mtime(path, 10)
     assert live.reload() is True
@@ -570,7 +542,9 @@ def test_live_templates_no_change_no_reload(tmp_path: Path) -> None:
     """Without changes, reload() does nothing and the callback is not called."""
     directory = _folder(tmp_path)
     results: list[bool] = []
-    live = LiveTemplates(directory, PRACTICE, _schedule(), on_reload=results.append)
+    live = LiveTemplates(
+        directory, PRACTICE, _schedule(), channels=CHANNELS, on_reload=results.append
+    )
     before = live.current
     assert live.reload() is False
     assert live.current is before
@@ -580,7 +554,7 @@ def test_live_templates_no_change_no_reload(tmp_path: Path) -> None:
 def test_live_templates_added_and_removed_override(tmp_path: Path) -> None:
     """Adding an override file is picked up, and removing it goes back to the base file."""
     directory = _folder(tmp_path)
-    live = LiveTemplates(directory, PRACTICE, _schedule())
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
     override = _write(directory, "reply.messenger.txt", "Messenger {phone}")
     assert live.reload() is True
     assert live.render(Channel.MESSENGER, OPEN_AT).source == "reply.messenger.txt"
@@ -592,7 +566,7 @@ def test_live_templates_added_and_removed_override(tmp_path: Path) -> None:
 def test_live_templates_removed_required_file_keeps_last_good(tmp_path: Path) -> None:
     """Deleting closed.txt fails the reload and keeps the closed text in use."""
     directory = _folder(tmp_path)
-    live = LiveTemplates(directory, PRACTICE, _schedule())
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
     (directory / "closed.txt").unlink()
     assert live.reload() is False
     assert live.failed_files == ["closed.txt"]
@@ -603,13 +577,13 @@ def test_live_templates_broken_at_start_raises(tmp_path: Path) -> None:
     """Broken templates at start-up raise TemplateError: there is no good set to keep."""
     directory = _folder(tmp_path, reply="{phon}")
     with pytest.raises(TemplateError):
-        LiveTemplates(directory, PRACTICE, _schedule())
+        LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
 
 
 def test_live_templates_failure_log_has_positions_only(tmp_path: Path) -> None:
     """The failure log names files and line:col, not the message or the template text."""
     directory = _folder(tmp_path)
-    live = LiveTemplates(directory, PRACTICE, _schedule())
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
     path = _write(directory, "reply.txt", "Secret words {phon}")
     _bump_mtime(path, 10)
     with capture_logs() as logs:
@@ -627,7 +601,7 @@ def test_live_templates_failure_log_has_positions_only(tmp_path: Path) -> None:
 def test_live_templates_success_log(tmp_path: Path) -> None:
     """A good reload logs the file names in use."""
     directory = _folder(tmp_path)
-    live = LiveTemplates(directory, PRACTICE, _schedule())
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
     _bump_mtime(directory / "reply.txt", 10)
     with capture_logs() as logs:
         live.reload()
@@ -640,7 +614,9 @@ async def test_live_templates_watch_applies_edit(tmp_path: Path) -> None:
     """The watch task notices an edit on its next poll."""
     directory = _folder(tmp_path)
     reloaded = asyncio.Event()
-    live = LiveTemplates(directory, PRACTICE, _schedule(), on_reload=lambda _: reloaded.set())
+    live = LiveTemplates(
+        directory, PRACTICE, _schedule(), channels=CHANNELS, on_reload=lambda _: reloaded.set()
+    )
     task = asyncio.create_task(live.watch(0.01))
     try:
         path = _write(directory, "reply.txt", "Edited {phone}")

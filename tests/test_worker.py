@@ -6,8 +6,9 @@ from collections import Counter
 from pathlib import Path
 
 from bot.events import Channel
-from bot.store import Job
+from bot.job import Job
 from bot.store.sqlite import SQLiteStore
+from bot.worker import WorkerConfig
 from tests.helpers.fake_graph import FakeGraph
 from tests.helpers.process import whatsapp_text
 from tests.helpers.service import FIXTURE_TIME, make_settings, running_service
@@ -33,8 +34,8 @@ async def test_worker_waiting_for_tokens_leaves_idle_channels_alone(
     """While WhatsApp replies wait for send tokens, Messenger and Instagram are not queried."""
     settings = make_settings(tmp_path, graph.url, whatsapp_sends_per_second=10)
     store = ClaimCountingStore(str(tmp_path / "data" / "practice-bot.sqlite3"))
-    options = {"poll_interval": 60.0}  # no poll during the test: only wake-ups count
-    async with running_service(settings, store=store, worker_options=options) as service:
+    quiet = WorkerConfig(poll_interval=60.0)  # no poll during the test: only wake-ups count
+    async with running_service(settings, store=store, worker=quiet) as service:
         for i in range(25):  # 10 go at once, 15 wait for tokens
             body = whatsapp_text(f"4477009{i:05d}", f"wamid.TOKEN{i}", FIXTURE_TIME)
             assert (await service.post(body)).status == 200
@@ -47,8 +48,8 @@ async def test_worker_backlog_is_claimed_in_batches(tmp_path: Path, graph: FakeG
     """Jobs waiting for send tokens are claimed several per query, not one query per token."""
     settings = make_settings(tmp_path, graph.url, whatsapp_sends_per_second=20)
     store = ClaimCountingStore(str(tmp_path / "data" / "practice-bot.sqlite3"))
-    options = {"poll_interval": 60.0}
-    async with running_service(settings, store=store, worker_options=options) as service:
+    quiet = WorkerConfig(poll_interval=60.0)
+    async with running_service(settings, store=store, worker=quiet) as service:
         for i in range(60):  # the bucket holds 20: the other 40 wait for tokens, 2 s at 20/s
             body = whatsapp_text(f"4477009{i:05d}", f"wamid.BATCH{i}", FIXTURE_TIME)
             assert (await service.post(body)).status == 200
@@ -63,7 +64,8 @@ async def test_worker_backlog_is_claimed_in_batches(tmp_path: Path, graph: FakeG
 async def test_worker_lone_job_is_claimed_at_once(tmp_path: Path, graph: FakeGraph) -> None:
     """Without a backlog a new job is claimed and sent straight away, not held for a batch."""
     settings = make_settings(tmp_path, graph.url, whatsapp_sends_per_second=1)
-    async with running_service(settings, worker_options={"poll_interval": 60.0}) as service:
+    quiet = WorkerConfig(poll_interval=60.0)
+    async with running_service(settings, worker=quiet) as service:
         body = whatsapp_text("447700900001", "wamid.LONE", FIXTURE_TIME)
         assert (await service.post(body)).status == 200
         await graph.wait_for_requests(1, within=0.5)

@@ -1,4 +1,4 @@
-"""The one adapter shape all three channels share: a parser and a request builder, named."""
+"""The one adapter shape all three channels share, and the button words they have in common."""
 
 from __future__ import annotations
 
@@ -6,11 +6,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.adapter import Outbound, SendConfig
+from bot.adapter import Button, Outbound, SendConfig, TextLimit
 from bot.events import Channel, ContactKind, Event
 from bot.replies import Reply
 
-__all__ = ["BuildSend", "MetaAdapter"]
+__all__ = [
+    "BOOK_ONLINE_TITLE",
+    "BUTTON_TITLE_LIMIT",
+    "CALL_US_TITLE",
+    "BuildSend",
+    "MetaAdapter",
+    "fits_button_form",
+]
+
+BOOK_ONLINE_TITLE = "Book online"
+CALL_US_TITLE = "Call us"
+BUTTON_TITLE_LIMIT = 20  # WhatsApp display_text and Messenger button titles
+
+
+def fits_button_form(reply: Reply, text_limit: int) -> bool:
+    """A reply goes with buttons when there is a booking link and its text fits the form."""
+    return bool(reply.booking_url) and len(reply.text) <= text_limit
 
 
 class BuildSend(Protocol):
@@ -27,11 +43,22 @@ class BuildSend(Protocol):
     ) -> Outbound: ...
 
 
-@dataclass(frozen=True, slots=True)
+def _no_buttons(_reply: Reply) -> tuple[Button, ...]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MetaAdapter:
-    """A Meta product: the payload ``object`` it owns, its pure parser and its send builder."""
+    """A Meta product: the payload ``object`` it owns, its reply rules, parser and send builder.
+
+    ``buttons`` is the channel's one rule for the button form: ``build_send`` shapes its
+    request from it, and previews and checks describe it, so they always agree.
+    """
 
     channel: Channel
     object_name: str
+    text_limit: TextLimit
+    button_text_limit: int | None = None
+    buttons: Callable[[Reply], tuple[Button, ...]] = _no_buttons
     parse: Callable[[Mapping[str, Any]], list[Event]]
     build_send: BuildSend

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from adapters._meta.adapter import MetaAdapter
 from adapters.instagram.parse import parse
-from adapters.instagram.send import build_send
+from adapters.instagram.send import TEXT_LIMIT, build_send
 from bot.events import Channel
 
 __all__ = ["ADAPTER"]
 
-ADAPTER = MetaAdapter(Channel.INSTAGRAM, "instagram", parse, build_send)
+ADAPTER = MetaAdapter(
+    channel=Channel.INSTAGRAM,
+    object_name="instagram",
+    text_limit=TEXT_LIMIT,
+    parse=parse,
+    build_send=build_send,
+)

@@ -1,4 +1,6 @@
-"""The Instagram send request for one reply (SPEC §5): always plain text.
+"""The Instagram send request for one reply, and Instagram's reply rule (SPEC §5).
+
+Instagram replies are always plain text, at most 1000 bytes of UTF-8.
 
 Instagram Login: https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/messaging-api
 Facebook Login: https://developers.facebook.com/docs/messenger-platform/instagram/features/send-message
@@ -7,11 +9,13 @@ Facebook Login: https://developers.facebook.com/docs/messenger-platform/instagra
 from __future__ import annotations
 
 from adapters._meta.messaging import send_api_body
-from bot.adapter import Outbound, SendConfig
+from bot.adapter import Outbound, SendConfig, TextLimit
 from bot.events import Channel, ContactKind
 from bot.replies import Reply
 
-__all__ = ["build_send"]
+__all__ = ["TEXT_LIMIT", "build_send"]
+
+TEXT_LIMIT = TextLimit("Instagram", 1000, "bytes")
 
 
 def build_send(

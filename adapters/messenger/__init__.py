@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from adapters._meta.adapter import MetaAdapter
 from adapters.messenger.parse import parse
-from adapters.messenger.send import build_send
+from adapters.messenger.send import BUTTON_TEXT_LIMIT, TEXT_LIMIT, build_send, buttons
 from bot.events import Channel
 
 __all__ = ["ADAPTER"]
 
-ADAPTER = MetaAdapter(Channel.MESSENGER, "page", parse, build_send)
+ADAPTER = MetaAdapter(
+    channel=Channel.MESSENGER,
+    object_name="page",
+    text_limit=TEXT_LIMIT,
+    button_text_limit=BUTTON_TEXT_LIMIT,
+    buttons=buttons,
+    parse=parse,
+    build_send=build_send,
+)

@@ -1,4 +1,4 @@
-"""The Messenger Send API request for one reply (SPEC §5).
+"""The Messenger Send API request for one reply, and Messenger's reply rules (SPEC §5).
 
 https://developers.facebook.com/documentation/business-messaging/messenger-platform/send-messages
 https://developers.facebook.com/docs/messenger-platform/send-messages/template/button
@@ -9,21 +9,25 @@ from __future__ import annotations
 import string
 from typing import Any
 
+from adapters._meta.adapter import BOOK_ONLINE_TITLE, CALL_US_TITLE, fits_button_form
 from adapters._meta.messaging import send_api_body
-from bot.adapter import Outbound, SendConfig
+from bot.adapter import Button, Outbound, SendConfig, TextLimit
 from bot.events import Channel, ContactKind
 from bot.replies import Reply
-from bot.templates import (
-    BOOK_ONLINE_TITLE,
-    CALL_US_TITLE,
-    MESSENGER_BUTTON_TEXT_LIMIT,
-    uses_buttons,
-)
 
-__all__ = ["BUTTON_TEXT_LIMIT", "build_send", "call_button_number"]
+__all__ = ["BUTTON_TEXT_LIMIT", "TEXT_LIMIT", "build_send", "buttons", "call_button_number"]
 
-# The core decides when a reply fits the button form, so previews and sends always agree.
-BUTTON_TEXT_LIMIT = MESSENGER_BUTTON_TEXT_LIMIT
+TEXT_LIMIT = TextLimit("Messenger", 2000, "characters")
+BUTTON_TEXT_LIMIT = 640  # the text of a button template
+
+def buttons(reply: Reply) -> tuple[Button, ...]:
+    """Book online, and Call us when the phone has digits, if the text fits the template."""
+    if not reply.booking_url or not fits_button_form(reply, BUTTON_TEXT_LIMIT):
+        return ()
+    book = Button(BOOK_ONLINE_TITLE, "opens", reply.booking_url)
+    if not reply.phone or call_button_number(reply.phone) is None:
+        return (book,)
+    return (book, Button(CALL_US_TITLE, "calls", reply.phone))
 
 
 def build_send(
@@ -46,17 +50,16 @@ def build_send(
     if contact_kind is not ContactKind.SCOPED:
         raise ValueError("messenger can only address a page-scoped id")
     message: dict[str, Any]
-    if reply.booking_url and uses_buttons(Channel.MESSENGER, reply):
-        buttons: list[dict[str, str]] = [
-            {"type": "web_url", "url": reply.booking_url, "title": BOOK_ONLINE_TITLE}
-        ]
-        number = call_button_number(reply.phone) if reply.phone else None
-        if number is not None:
-            buttons.append({"type": "phone_number", "title": CALL_US_TITLE, "payload": number})
+    form = buttons(reply)
+    if form:
         message = {
             "attachment": {
                 "type": "template",
-                "payload": {"template_type": "button", "text": reply.text, "buttons": buttons},
+                "payload": {
+                    "template_type": "button",
+                    "text": reply.text,
+                    "buttons": [_button(button) for button in form],
+                },
             },
             "metadata": tag,
         }
@@ -67,6 +70,13 @@ def build_send(
         token=config.token,
         body=send_api_body(recipient_id, message),
     )
+
+
+def _button(button: Button) -> dict[str, str]:
+    if button.action == "opens":
+        return {"type": "web_url", "url": button.target, "title": button.title}
+    number = call_button_number(button.target) or ""  # buttons() only offers dialable numbers
+    return {"type": "phone_number", "title": button.title, "payload": number}
 
 
 def call_button_number(phone: str) -> str | None:

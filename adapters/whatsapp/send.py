@@ -1,4 +1,4 @@
-"""The WhatsApp Cloud API send request for one reply (SPEC §5).
+"""The WhatsApp Cloud API send request for one reply, and WhatsApp's reply rules (SPEC §5).
 
 https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/text-messages
 https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/interactive-cta-url-messages
@@ -8,22 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.adapter import Outbound, SendConfig
+from adapters._meta.adapter import BOOK_ONLINE_TITLE, fits_button_form
+from bot.adapter import Button, Outbound, SendConfig, TextLimit
 from bot.events import Channel, ContactKind
 from bot.replies import Reply
-from bot.templates import BOOK_ONLINE_TITLE, WHATSAPP_BUTTON_BODY_LIMIT, uses_buttons
 
-__all__ = ["BUTTON_TEXT_LIMIT", "build_send"]
+__all__ = ["BUTTON_TEXT_LIMIT", "TEXT_LIMIT", "build_send", "buttons"]
 
-# The core decides when a reply fits the button form, so previews and sends always agree.
-BUTTON_TEXT_LIMIT = WHATSAPP_BUTTON_BODY_LIMIT
-_BOOK_ONLINE = BOOK_ONLINE_TITLE
+TEXT_LIMIT = TextLimit("WhatsApp", 4096, "characters")
+BUTTON_TEXT_LIMIT = 1024  # the body of a cta_url interactive message
 
 # How each kind of contact id is addressed: a phone number as ``to``, a BSUID as ``recipient``.
 _ADDRESS_KEYS: dict[ContactKind, str] = {
     ContactKind.PHONE: "to",
     ContactKind.BSUID: "recipient",
 }
+
+
+def buttons(reply: Reply) -> tuple[Button, ...]:
+    """One ``cta_url`` button to the booking page when the text fits its body."""
+    if reply.booking_url and fits_button_form(reply, BUTTON_TEXT_LIMIT):
+        return (Button(BOOK_ONLINE_TITLE, "opens", reply.booking_url),)
+    return ()
 
 
 def build_send(
@@ -52,14 +58,16 @@ def build_send(
         "recipient_type": "individual",
         address_key: recipient_id,
     }
-    if reply.booking_url and uses_buttons(Channel.WHATSAPP, reply):
+    form = buttons(reply)
+    if form:
+        [book] = form
         body["type"] = "interactive"
         body["interactive"] = {
             "type": "cta_url",
             "body": {"text": reply.text},
             "action": {
                 "name": "cta_url",
-                "parameters": {"display_text": _BOOK_ONLINE, "url": reply.booking_url},
+                "parameters": {"display_text": book.title, "url": book.target},
             },
         }
     else:

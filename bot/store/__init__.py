@@ -1,85 +1,23 @@
 """The store: dedupe keys, cooldown claims, staff activity, the contact log and the reply queue.
 
-``Store`` is the interface; ``bot.store.sqlite`` (embedded default) and ``bot.store.postgres``
-(several replicas) implement it with the same guarantees. Ingest decisions are made by
-``bot.ingest.apply`` against an ``IngestTx``, one transaction per webhook, so the reply policy
-is written once for every backend.
+``Store`` is the interface. ``bot.store.schema`` holds the tables and migrations and
+``bot.store.sql`` every statement and the logic over them, once; ``bot.store.sqlite``
+(embedded default) and ``bot.store.postgres`` (several replicas) add only connections,
+transactions, locking and what their SQL really differs in. Ingest decisions are made by
+``bot.ingest.apply`` against an ``IngestTx``, one transaction per group of webhooks; the reply
+queue's side is the job's transitions, ``bot.job.JobStore``.
 """
 
 from __future__ import annotations
 
-import enum
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from bot.events import Channel, ContactKind, EventKind
+from bot.events import Channel, EventKind, Outcome
+from bot.job import JobStore, NewJob
 
-__all__ = [
-    "ContactRecord",
-    "IngestTx",
-    "Job",
-    "JobState",
-    "NewJob",
-    "Outcome",
-    "PurgeCounts",
-    "Store",
-    "open_store",
-]
-
-
-class Outcome(enum.StrEnum):
-    """Contact-log outcomes (SPEC §6)."""
-
-    PENDING = "pending"
-    REPLIED = "replied"
-    DRY_RUN = "dry_run"
-    COOLDOWN = "cooldown"
-    STALE = "stale"
-    STAFF_ACTIVE = "staff_active"
-    FAILED = "failed"
-    AMBIGUOUS = "ambiguous"
-
-
-class JobState(enum.StrEnum):
-    """Where a reply job is: waiting, on the wire, unsure whether Meta got it, or ended."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    AMBIGUOUS = "ambiguous"
-    DONE = "done"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NewJob:
-    """A reply job created at ingest, in the same transaction as its contact record."""
-
-    tag: str
-    channel: Channel
-    contact: str  # pseudonym
-    contact_kind: ContactKind
-    recipient: bytes = field(repr=False)  # sealed raw recipient id
-    received_at: float  # the inbound message's own timestamp
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Job:
-    """A claimed reply job, as the worker sees it."""
-
-    id: int
-    tag: str = field(repr=False)
-    channel: Channel
-    contact: str = field(repr=False)
-    contact_kind: ContactKind
-    recipient: bytes | None = field(repr=False)
-    contact_log_id: int | None
-    received_at: float
-    state: JobState
-    attempts: int
-    send_started_at: float | None
-    settled: bool
-    resent: bool
+__all__ = ["ContactRecord", "IngestTx", "PurgeCounts", "Store", "open_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +87,7 @@ class IngestTx(Protocol):
         ...
 
 
-class Store(Protocol):
+class Store(JobStore, Protocol):
     """Durable state shared by every worker and replica."""
 
     async def open(self) -> None:
@@ -170,50 +108,6 @@ class Store(Protocol):
         Raises:
             StoreUnavailable: the store could not begin or commit.
         """
-        ...
-
-    async def claim(
-        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
-    ) -> list[Job]:
-        """Lease up to ``limit`` due jobs (of one channel, if given) whose lease has expired.
-
-        A settled job on or near the wire (its tag came back in a status or echo) is claimable
-        at once even while another owner leases it: it only needs ending, so a restart need not
-        wait out a dead worker's lease.
-        """
-        ...
-
-    async def begin_send(
-        self, job_id: int, owner: str, now: float, *, resend: bool = False
-    ) -> bool:
-        """Mark the job as on the wire (and a resend as resent); False if the lease is lost."""
-        ...
-
-    async def unsend(self, job_id: int, owner: str, *, resend: bool = False) -> None:
-        """The attempt certainly did not deliver: the job is no longer on the wire.
-
-        It goes back to ``pending``, or, when the attempt was the resend after an ambiguous
-        send, to ``ambiguous`` with the resend undone (the first send may still have landed).
-        The lease stays with ``owner``, which may try again at once.
-        """
-        ...
-
-    async def reschedule(self, job_id: int, owner: str, due_at: float, state: JobState) -> None:
-        """Put the job back in the queue for ``due_at`` and drop the lease."""
-        ...
-
-    async def finish(
-        self, job: Job, outcome: Outcome, now: float, sent_key: str | None = None
-    ) -> None:
-        """End the job: erase its recipient, set the contact outcome, keep or free the claim."""
-        ...
-
-    async def release(self, owner: str) -> None:
-        """Drop every lease ``owner`` holds (graceful shutdown)."""
-        ...
-
-    async def queue_depth(self) -> int:
-        """Jobs not yet ended."""
         ...
 
     async def purge(self, now: float, retention_days: int) -> PurgeCounts:

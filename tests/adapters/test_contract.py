@@ -16,10 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters import BY_OBJECT, REGISTRY
+from adapters import REGISTRY
+from adapters._meta.adapter import BUTTON_TITLE_LIMIT
 from adapters._meta.wire import SkipKind
 from bot.adapter import Adapter
 from bot.events import Channel, Echo, Event, PatientEvent, Skipped, StatusUpdate
+from bot.replies import Reply
 from tests.helpers.fixtures import all_fixtures, fixture_json
 
 PRACTICE_IDS = {
@@ -27,7 +29,7 @@ PRACTICE_IDS = {
     Channel.MESSENGER: "200000000000001",
     Channel.INSTAGRAM: "17841400000000001",
 }
-ADAPTERS = [REGISTRY[channel] for channel in Channel]
+ADAPTERS = [REGISTRY.adapters[channel] for channel in Channel]
 FIXTURES = all_fixtures()
 FIXTURE_IDS = [f"{channel}/{case}" for channel, case in FIXTURES]
 EVENT_TYPES = (PatientEvent, Echo, StatusUpdate, Skipped)
@@ -35,7 +37,7 @@ EVENT_TYPES = (PatientEvent, Echo, StatusUpdate, Skipped)
 
 def _parse(channel: str, case: str) -> list[Event]:
     """Parse one fixture with its channel's adapter."""
-    return REGISTRY[Channel(channel)].parse(fixture_json(channel, case))
+    return REGISTRY.adapters[Channel(channel)].parse(fixture_json(channel, case))
 
 
 def _field_values(event: Event) -> list[Any]:
@@ -92,8 +94,52 @@ def test_parse_fixture_timestamps_are_seconds(channel: str, case: str) -> None:
 @pytest.mark.parametrize("adapter", ADAPTERS, ids=_adapter_id)
 def test_registry_routes_object_to_adapter(adapter: Adapter) -> None:
     """Each adapter is registered under its channel and its payload ``object``."""
-    assert REGISTRY[adapter.channel] is adapter
-    assert BY_OBJECT[adapter.object_name] is adapter
+    assert REGISTRY.adapters[adapter.channel] is adapter
+    assert REGISTRY.for_object(adapter.object_name) is adapter
+
+
+def test_registry_unknown_object_has_no_adapter() -> None:
+    """A payload ``object`` no adapter owns is routed nowhere."""
+    assert REGISTRY.for_object("user") is None
+
+
+BOOKING = "https://example.org/b"
+BUTTON_CASES = [
+    (Channel.WHATSAPP, 1024, True),
+    (Channel.WHATSAPP, 1025, False),
+    (Channel.MESSENGER, 640, True),
+    (Channel.MESSENGER, 641, False),
+    (Channel.INSTAGRAM, 10, False),
+]
+
+
+@pytest.mark.parametrize(("channel", "length", "expected"), BUTTON_CASES)
+def test_buttons_only_when_the_text_fits_the_button_form(
+    channel: Channel, length: int, expected: bool
+) -> None:
+    """Buttons only with a booking URL and a text that fits the channel's button form."""
+    reply = Reply(text="x" * length, booking_url=BOOKING, phone="+441234")
+    assert bool(REGISTRY.adapters[channel].buttons(reply)) is expected
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=_adapter_id)
+def test_buttons_need_a_booking_url(adapter: Adapter) -> None:
+    """No booking URL, no buttons, even for a short text."""
+    assert adapter.buttons(Reply(text="Hi", phone="+441234")) == ()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=_adapter_id)
+def test_button_titles_fit_meta_limit(adapter: Adapter) -> None:
+    """Every button title is within Meta's 20-character title limit."""
+    reply = Reply(text="Hi", booking_url=BOOKING, phone="+44 20 7946 0000")
+    assert all(len(button.title) <= BUTTON_TITLE_LIMIT for button in adapter.buttons(reply))
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=_adapter_id)
+def test_button_form_limit_is_below_text_limit(adapter: Adapter) -> None:
+    """A text that fits the button form always fits the channel's plain-text limit too."""
+    if adapter.button_text_limit is not None:
+        assert adapter.button_text_limit <= adapter.text_limit.limit
 
 
 GARBAGE: list[Any] = [
@@ -211,7 +257,7 @@ def test_parse_thousand_item_batch_yields_every_item(channel: Channel) -> None:
     payload = fixture_json(channel, "text")
     items = _messages_of(payload)
     items[:] = [copy.deepcopy(items[0]) for _ in range(1000)]
-    events = REGISTRY[channel].parse(payload)
+    events = REGISTRY.adapters[channel].parse(payload)
     assert len(events) == 1000
     assert all(isinstance(event, PatientEvent) for event in events)
 
@@ -221,7 +267,7 @@ def test_parse_thousand_entries_yield_every_entry(channel: Channel) -> None:
     """A batch of 1000 entries, each with one message, yields 1000 patient events."""
     payload = fixture_json(channel, "text")
     payload["entry"] = [copy.deepcopy(payload["entry"][0]) for _ in range(1000)]
-    events = REGISTRY[channel].parse(payload)
+    events = REGISTRY.adapters[channel].parse(payload)
     assert len(events) == 1000
     assert all(isinstance(event, PatientEvent) for event in events)
 
@@ -306,5 +352,5 @@ def test_parse_mutated_fixture_never_raises(
     """A recorded payload with any one value swapped for random JSON never raises."""
     channel, case = fixture
     payload = _replace_at(fixture_json(channel, case), path, replacement)
-    events = REGISTRY[Channel(channel)].parse(payload)
+    events = REGISTRY.adapters[Channel(channel)].parse(payload)
     assert all("CANARY" not in str(value) for event in events for value in _field_values(event))

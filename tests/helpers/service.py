@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import shutil
@@ -12,18 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters import BY_OBJECT, REGISTRY
-from adapters._meta.adapter import MetaAdapter
-from adapters._meta.graph import RetryPolicy
+from adapters import REGISTRY, MetaPlatform
 from bot.app import AccessLogger, Runtime, create_app, runtime_key
 from bot.events import Channel, Event
+from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store import Store
 from bot.templates import LiveTemplates
+from bot.worker import WorkerConfig
 from tests.helpers.fake_graph import DEFAULT_TOKEN
 from tests.helpers.signing import sign
 
@@ -37,9 +35,10 @@ __all__ = [
     "VERIFY_TOKEN",
     "Clock",
     "Service",
+    "live_templates",
     "make_settings",
-    "replace_parser",
     "running_service",
+    "with_parser",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,6 +139,16 @@ class Service:
         await worker.drain(timeout)
 
 
+def live_templates(settings: Settings) -> LiveTemplates:
+    """The practice's texts as ``serve`` loads them, checked against the real adapters."""
+    return LiveTemplates(
+        settings.templates_dir,
+        settings.practice(),
+        settings.schedule(),
+        channels=REGISTRY.adapters,
+    )
+
+
 @asynccontextmanager
 async def running_service(
     settings: Settings,
@@ -147,20 +156,23 @@ async def running_service(
     *,
     store: Store | None = None,
     run_worker: bool = True,
-    worker_options: dict[str, Any] | None = None,
+    worker: WorkerConfig | None = None,
     retry_policy: RetryPolicy | None = None,
+    platform: MetaPlatform = REGISTRY,
 ) -> AsyncIterator[Service]:
-    """Start the real app on loopback; stop it (and its worker) on exit."""
+    """Start the real app on loopback; stop it (and its worker) on exit.
+
+    The worker polls every 0.05 s unless ``worker`` says otherwise.
+    """
     clock = clock if clock is not None else Clock()
-    templates = LiveTemplates(settings.templates_dir, settings.practice(), settings.schedule())
-    options = {"poll_interval": 0.05, **(worker_options or {})}
     app = create_app(
         settings,
-        templates=templates,
+        platform=platform,
+        templates=live_templates(settings),
         store=store,
         clock=clock,
         run_worker=run_worker,
-        worker_options=options,
+        worker=worker if worker is not None else WorkerConfig(poll_interval=0.05),
         template_poll=0.05,
         retry_policy=retry_policy or FAST_RETRIES,
     )
@@ -173,12 +185,8 @@ async def running_service(
         yield Service(client=client, app=app, clock=clock)
 
 
-def replace_parser(
-    monkeypatch: pytest.MonkeyPatch,
-    channel: Channel,
-    parse: Callable[[Mapping[str, Any]], list[Event]],
-) -> None:
-    """Route one channel's webhooks to another parser for the rest of the test."""
-    adapter = REGISTRY[channel]
-    assert isinstance(adapter, MetaAdapter)
-    monkeypatch.setitem(BY_OBJECT, adapter.object_name, dataclasses.replace(adapter, parse=parse))
+def with_parser(
+    channel: Channel, parse: Callable[[Mapping[str, Any]], list[Event]]
+) -> MetaPlatform:
+    """The real platform, but ``channel``'s webhooks go to another parser."""
+    return REGISTRY.replace(channel, parse=parse)

@@ -1,0 +1,426 @@
+"""A reply job's life: its states, the transitions between them, and running a claimed job.
+
+A job is queued at ingest, in the transaction that records its contact, and ends exactly once
+with the outcome its contact record then shows. In between it lives in the store, leased to
+one worker at a time, so a crash at any point loses no reply and a restart resumes. The store
+makes each transition below one conditional statement (the lease owner and the source states
+are in its ``WHERE``); this module decides which transition comes next.
+
+Beside ``state`` the row keeps three facts about sending:
+
+- ``send_started_at``: when the latest attempt went on the wire;
+- ``resent``: the one resend after an ambiguous send is, or was, on the wire;
+- ``settled``: Meta reported a message carrying the job's tag (a status, or an echo), so a
+  reply reached the patient and the job never goes on the wire again.
+
+::
+
+                      queue (ingest)
+                            │
+                            ▼
+          ┌────────────► PENDING ◄─────────────────┐
+    defer │                 │ begin_send            │ not_delivered: an error answer,
+          │                 ▼                       │ or no connection at all
+          └──────────── SENDING ────────────────────┘
+                            │ wait_to_settle: the answer was lost after the request was
+                            │ written, or the worker died with the request on the wire
+                            ▼
+                        AMBIGUOUS ─── settle window passes, not settled ───► SENDING
+                            ▲          begin_send again: the one counted resend  │
+                            └────── not_delivered: the resend is undone ─────────┘
+
+    end:    PENDING, SENDING or AMBIGUOUS ──► DONE, with an outcome: replied, dry_run, failed,
+            stale, or ambiguous (a resend went out, or a resend's answer was lost as well)
+    settle: any state (ingest; a status or echo named the job): an ambiguous job is due now
+    defer:  back in the queue later; a job found SENDING is treated as AMBIGUOUS
+
+What happens to a claimed job is decided in one place, :func:`next_step`:
+
+1. settled: end ``replied`` (``ambiguous`` if a resend went out);
+2. SENDING or AMBIGUOUS: inside the settle window, wait for a status; after it, resend once,
+   or end ``ambiguous`` if the resend has been made (never a third send);
+3. older than ``REPLY_MAX_AGE_HOURS``: end ``stale``;
+4. otherwise send.
+
+So a job goes on the wire at most twice, the second time only as the counted resend of an
+ambiguous send, and a settled job never goes on the wire again (``begin_send`` refuses it).
+``tests/test_job.py`` drives random claims, crashes, statuses and answers through the real
+store and checks exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+from cryptography.exceptions import InvalidTag
+
+from bot.adapter import Adapter, Outbound, SendConfig, SendResult, Transport
+from bot.errors import DeliveryError, ErrorClass, StoreUnavailable
+from bot.events import Channel, ContactKind, Outcome
+from bot.metrics import Metrics
+from bot.pseudonym import Keyring
+from bot.replies import Reply
+from bot.retry import RetryPolicy, error_fields
+
+__all__ = [
+    "BEGIN_SEND",
+    "DEFER",
+    "END",
+    "NOT_DELIVERED",
+    "SETTLE_WINDOW",
+    "WAIT_TO_SETTLE",
+    "Delivery",
+    "End",
+    "Job",
+    "JobState",
+    "JobStore",
+    "NewJob",
+    "Send",
+    "Step",
+    "Transition",
+    "WaitToSettle",
+    "next_step",
+    "requeue_delay",
+]
+
+log = structlog.get_logger("bot.job")
+
+SETTLE_WINDOW = 120.0  # SPEC §5: an ambiguous send is settled within 120 s or resent once
+REQUEUE_BASE = 15.0  # first delay after a send ran out of attempts
+REQUEUE_MAX = 600.0
+
+
+class JobState(enum.StrEnum):
+    """Where a job is: waiting, on the wire, unsure whether Meta got it, or ended."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    AMBIGUOUS = "ambiguous"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A named change of a job's state, and the states it may start from."""
+
+    name: str
+    sources: frozenset[JobState]
+
+
+_LIVE = frozenset({JobState.PENDING, JobState.SENDING, JobState.AMBIGUOUS})
+BEGIN_SEND = Transition("begin_send", _LIVE)
+NOT_DELIVERED = Transition("not_delivered", frozenset({JobState.SENDING}))
+WAIT_TO_SETTLE = Transition("wait_to_settle", frozenset({JobState.SENDING, JobState.AMBIGUOUS}))
+DEFER = Transition("defer", _LIVE)
+END = Transition("end", _LIVE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewJob:
+    """A reply job created at ingest, in the same transaction as its contact record."""
+
+    tag: str
+    channel: Channel
+    contact: str  # pseudonym
+    contact_kind: ContactKind
+    recipient: bytes = field(repr=False)  # sealed raw recipient id
+    received_at: float  # the inbound message's own timestamp
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """A claimed reply job, as its row was when the worker leased it."""
+
+    id: int
+    tag: str = field(repr=False)
+    channel: Channel
+    contact: str = field(repr=False)
+    contact_kind: ContactKind
+    recipient: bytes | None = field(repr=False)
+    contact_log_id: int | None
+    received_at: float
+    state: JobState
+    attempts: int
+    send_started_at: float | None
+    settled: bool
+    resent: bool
+
+
+class JobStore(Protocol):
+    """The store's side of a job's life: each method is one transition, by name."""
+
+    async def claim(
+        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+    ) -> list[Job]:
+        """Lease up to ``limit`` due jobs (of one channel, if given) whose lease has expired.
+
+        A settled job only needs ending, so another owner may claim it while it is leased.
+        """
+        ...
+
+    async def begin_send(
+        self, job_id: int, owner: str, now: float, *, resend: bool = False
+    ) -> bool:
+        """BEGIN_SEND: on the wire from ``now``; False if the lease is lost or it is settled."""
+        ...
+
+    async def not_delivered(self, job_id: int, owner: str) -> None:
+        """NOT_DELIVERED: the attempt certainly failed; PENDING, or AMBIGUOUS for a resend.
+
+        A resend is undone (the first send may still have landed); the owner keeps its lease.
+        """
+        ...
+
+    async def wait_to_settle(self, job_id: int, owner: str, until: float, now: float) -> None:
+        """WAIT_TO_SETTLE: AMBIGUOUS, due at ``until`` (``now`` if already settled), unleased."""
+        ...
+
+    async def defer(self, job_id: int, owner: str, due_at: float) -> None:
+        """DEFER: back in the queue for ``due_at``, unleased; SENDING becomes AMBIGUOUS."""
+        ...
+
+    async def end(
+        self, job: Job, owner: str, outcome: Outcome, now: float, sent_key: str | None = None
+    ) -> bool:
+        """END: erase the recipient, record the outcome, keep or free the cooldown claim.
+
+        ``sent_key`` is the keyed hash of the message id Meta returned (recognises its echo).
+        False when the job was not this owner's to end.
+        """
+        ...
+
+    async def release(self, owner: str) -> None:
+        """Drop every lease ``owner`` holds (graceful shutdown)."""
+        ...
+
+    async def queue_depth(self) -> int:
+        """Jobs not yet ended."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Put the reply on the wire; ``resend`` for the one resend after an ambiguous send."""
+
+    resend: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitToSettle:
+    """An earlier attempt may have reached Meta: wait for its status until ``until``."""
+
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """Nothing more to send: end with ``outcome``."""
+
+    outcome: Outcome
+
+
+Step = Send | WaitToSettle | End
+
+
+def next_step(job: Job, now: float, *, settle_window: float, max_age: float) -> Step:
+    """What a claimed job does next (the rules in the module docstring, in order)."""
+    if job.settled:
+        return End(Outcome.AMBIGUOUS if job.resent else Outcome.REPLIED)
+    resend = job.state in (JobState.SENDING, JobState.AMBIGUOUS)
+    if resend:
+        settle_by = (job.send_started_at or now) + settle_window
+        if now < settle_by:
+            return WaitToSettle(settle_by)
+        if job.resent:
+            return End(Outcome.AMBIGUOUS)
+    if now - job.received_at > max_age:
+        return End(Outcome.STALE)
+    return Send(resend=resend)
+
+
+def requeue_delay(attempts: int, retry_after: float | None) -> float:
+    """Later due time for a job whose send ran out of attempts: jittered, capped, ≥ Retry-After."""
+    exp: float = min(REQUEUE_MAX, REQUEUE_BASE * 2.0 ** max(0, attempts - 1))
+    jittered = exp / 2 + random.uniform(0, exp / 2)  # noqa: S311 - jitter, not cryptography
+    return max(jittered, retry_after or 0.0)
+
+
+Renderer = Callable[[Channel, datetime], Reply]
+
+
+class _NotOnTheWire(Exception):
+    """``begin_send`` refused: another worker holds the job, or Meta already settled it."""
+
+
+class Delivery:
+    """Runs claimed jobs to their next transition: sends with retries, ends, waits or defers."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        transport: Transport,
+        adapters: Mapping[Channel, Adapter],
+        render: Renderer,
+        send_configs: Mapping[Channel, SendConfig],
+        keyring: Keyring,
+        metrics: Metrics,
+        max_age: float,
+        retry: RetryPolicy,
+        clock: Callable[[], float] = time.time,
+        settle_window: float = SETTLE_WINDOW,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self._adapters = adapters
+        self._render = render
+        self._configs = send_configs
+        self._keyring = keyring
+        self._metrics = metrics
+        self._max_age = max_age
+        self._retry = retry
+        self._clock = clock
+        self._settle = settle_window
+        self._sleep = sleep
+
+    async def run(self, job: Job, owner: str) -> None:
+        """Take ``job`` (leased to ``owner``) to its next transition; never raises."""
+        try:
+            await self._run(job, owner)
+        except StoreUnavailable:
+            # The lease expires and another pass picks the job up; nothing is lost.
+            log.warning("worker_store_unavailable", channel=job.channel.value, job=job.id)
+        except Exception:  # a bug must not kill the worker; the job stays queued
+            log.error(
+                "worker_unexpected_error", channel=job.channel.value, job=job.id, exc_info=True
+            )
+            await self._defer(job, owner, None)
+
+    async def _run(self, job: Job, owner: str) -> None:
+        now = self._clock()
+        step = next_step(job, now, settle_window=self._settle, max_age=self._max_age)
+        if isinstance(step, End):
+            await self._end(job, owner, step.outcome)
+            return
+        if isinstance(step, WaitToSettle):
+            await self._store.wait_to_settle(job.id, owner, step.until, now)
+            return
+        config = self._configs.get(job.channel)
+        if config is None or job.recipient is None:
+            await self._end(job, owner, Outcome.FAILED)
+            return
+        reply = self._render(job.channel, datetime.fromtimestamp(now, UTC))
+        if config.token is None:
+            await self._end(job, owner, Outcome.DRY_RUN)
+            return
+        try:
+            recipient = self._keyring.unseal(job.recipient, job.tag)
+        except InvalidTag:
+            log.error(
+                "recipient_unreadable",
+                channel=job.channel.value,
+                job=job.id,
+                reason="PSEUDONYM_KEY changed since the job was queued",
+            )
+            await self._end(job, owner, Outcome.FAILED)
+            return
+        outbound = self._adapters[job.channel].build_send(
+            reply,
+            config=config,
+            recipient_id=recipient,
+            contact_kind=job.contact_kind,
+            tag=job.tag,
+        )
+        await self._send(job, owner, outbound, resend=step.resend)
+
+    async def _send(self, job: Job, owner: str, outbound: Outbound, *, resend: bool) -> None:
+        started = time.perf_counter()
+        try:
+            result = await self._attempts(job, owner, outbound, resend=resend)
+        except _NotOnTheWire:
+            # Settled meanwhile: drop the lease so the next claim ends it. Lost to another
+            # worker: the statement matches nothing.
+            await self._store.defer(job.id, owner, self._clock())
+            return
+        except DeliveryError as error:
+            await self._failed(job, owner, error)
+            return
+        finally:
+            self._metrics.send_seconds.observe(time.perf_counter() - started)
+        sent_key = (
+            self._keyring.message(job.channel, result.message_id) if result.message_id else None
+        )
+        outcome = Outcome.AMBIGUOUS if resend or job.resent else Outcome.REPLIED
+        await self._end(job, owner, outcome, sent_key)
+
+    async def _attempts(
+        self, job: Job, owner: str, outbound: Outbound, *, resend: bool
+    ) -> SendResult:
+        """Each attempt is on the wire only between BEGIN_SEND and its answer.
+
+        So a crash while waiting to retry leaves a PENDING job, not an ambiguous one.
+        """
+        announced = False
+
+        async def attempt() -> SendResult:
+            nonlocal announced
+            if not await self._store.begin_send(job.id, owner, self._clock(), resend=resend):
+                raise _NotOnTheWire
+            if resend and not announced:
+                announced = True
+                self._metrics.ambiguous_resends.labels(job.channel.value).inc()
+                log.warning("ambiguous_resend", channel=job.channel.value, job=job.id)
+            return await self._post(job, owner, outbound)
+
+        return await self._retry.run(attempt, sleep=self._sleep)
+
+    async def _post(self, job: Job, owner: str, outbound: Outbound) -> SendResult:
+        try:
+            return await self._transport.post(outbound)
+        except DeliveryError as error:
+            self._metrics.graph_errors.labels(job.channel.value, error.error_class.value).inc()
+            if not error.ambiguous:
+                await self._store.not_delivered(job.id, owner)
+            raise
+
+    async def _failed(self, job: Job, owner: str, error: DeliveryError) -> None:
+        fields = {"channel": job.channel.value, "job": job.id, **error_fields(error)}
+        if error.ambiguous:
+            log.warning("send_ambiguous", **fields)
+            now = self._clock()
+            await self._store.wait_to_settle(job.id, owner, now + self._settle, now)
+        elif error.error_class is ErrorClass.ALERT:
+            log.error("send_alert", **fields)
+            await self._end(job, owner, Outcome.FAILED)
+        elif error.error_class is ErrorClass.PERMANENT:
+            log.warning("send_failed", **fields)
+            await self._end(job, owner, Outcome.FAILED)
+        else:
+            log.warning("send_deferred", **fields)
+            await self._defer(job, owner, error.retry_after)
+
+    async def _defer(self, job: Job, owner: str, retry_after: float | None) -> None:
+        delay = requeue_delay(job.attempts, retry_after)
+        try:
+            await self._store.defer(job.id, owner, self._clock() + delay)
+        except StoreUnavailable:
+            return
+        log.info("reply_requeued", channel=job.channel.value, job=job.id, due_in_s=round(delay))
+
+    async def _end(
+        self, job: Job, owner: str, outcome: Outcome, sent_key: str | None = None
+    ) -> None:
+        if not await self._store.end(job, owner, outcome, self._clock(), sent_key):
+            return  # another worker took the job over and ends it
+        self._metrics.count_reply(job.channel.value, outcome.value)
+        log.info("reply_ended", channel=job.channel.value, job=job.id, outcome=outcome.value)

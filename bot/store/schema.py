@@ -1,0 +1,115 @@
+"""The store's schema, once for both backends: tables, the job row, retention, migrations.
+
+``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1`` (version 0 is an
+empty database). Both backends apply the same list, one step per transaction, and record the
+version reached in ``schema_info``; a database written by a newer release is left alone (its
+changes are additive). Statements name column types with tokens that the dialect fills in
+(``bot.store.sql.Dialect``): ``{id}``, ``{real}``, ``{blob}``, ``{bool}`` and ``{rowid}``, the
+suffix of tables that need no rowid.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bot.events import Channel, ContactKind
+from bot.job import Job, JobState
+
+__all__ = [
+    "DEDUPE_DAYS",
+    "ENDED_JOB_DAYS",
+    "JOB_COLUMNS",
+    "MIGRATIONS",
+    "SCHEMA_INFO",
+    "SCHEMA_VERSION",
+    "Row",
+    "job_from_row",
+]
+
+DEDUPE_DAYS = 8  # Meta redelivers for up to 7 days
+ENDED_JOB_DAYS = 8
+
+SCHEMA_INFO = (
+    "CREATE TABLE IF NOT EXISTS schema_info (key TEXT PRIMARY KEY, value TEXT NOT NULL){rowid}"
+)
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS seen_messages ("
+    "key TEXT PRIMARY KEY, seen_at {real} NOT NULL){rowid}",
+    "CREATE TABLE IF NOT EXISTS cooldowns ("
+    "channel TEXT NOT NULL, contact TEXT NOT NULL, claimed_at {real} NOT NULL, job_tag TEXT, "
+    "PRIMARY KEY (channel, contact)){rowid}",
+    "CREATE TABLE IF NOT EXISTS staff_activity ("
+    "channel TEXT NOT NULL, contact TEXT NOT NULL, quiet_until {real} NOT NULL, "
+    "PRIMARY KEY (channel, contact)){rowid}",
+    "CREATE TABLE IF NOT EXISTS contact_log ("
+    "id {id}, time {real} NOT NULL, channel TEXT NOT NULL, pseudonym TEXT NOT NULL, "
+    "kind TEXT NOT NULL, outcome TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS contact_log_time ON contact_log (time)",
+    "CREATE TABLE IF NOT EXISTS reply_jobs ("
+    "id {id}, tag TEXT NOT NULL UNIQUE, channel TEXT NOT NULL, contact TEXT NOT NULL, "
+    "contact_kind TEXT NOT NULL, recipient {blob}, contact_log_id {integer}, "
+    "received_at {real} NOT NULL, created_at {real} NOT NULL, due_at {real} NOT NULL, "
+    "state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, "
+    "lease_until {real}, send_started_at {real}, settled {bool} NOT NULL DEFAULT FALSE, "
+    "resent {bool} NOT NULL DEFAULT FALSE, outcome TEXT, finished_at {real})",
+    "CREATE TABLE IF NOT EXISTS sent_messages ("
+    "key TEXT PRIMARY KEY, sent_at {real} NOT NULL){rowid}",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1. The tables, with an index on every person's jobs and contact records.
+    (
+        *_TABLES,
+        "CREATE INDEX IF NOT EXISTS reply_jobs_open ON reply_jobs (due_at) WHERE state <> 'done'",
+        "CREATE INDEX IF NOT EXISTS reply_jobs_person ON reply_jobs (channel, contact)",
+        "CREATE INDEX IF NOT EXISTS contact_log_person ON contact_log (channel, pseudonym)",
+    ),
+    # 2. The queue is indexed per channel: a claim for an idle channel never walks another's
+    #    backlog, and the partial index keeps a claim O(due jobs), not O(history). Only jobs
+    #    already sent are looked up by person (an Instagram echo settles a recent send); a new
+    #    job or contact record then writes no index page at a random place, and
+    #    ``contacts forget`` scans instead. Every statement is idempotent: SQLite databases
+    #    of releases before this list record version 1 with these indexes already in place.
+    (
+        "DROP INDEX IF EXISTS reply_jobs_open",
+        "CREATE INDEX IF NOT EXISTS reply_jobs_due ON reply_jobs (channel, due_at) "
+        "WHERE state <> 'done'",
+        "DROP INDEX IF EXISTS reply_jobs_person",
+        "CREATE INDEX IF NOT EXISTS reply_jobs_sent_to ON reply_jobs (channel, contact) "
+        "WHERE send_started_at IS NOT NULL",
+        "DROP INDEX IF EXISTS contact_log_person",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Row(Protocol):
+    """A result row: SQLite's tuple or asyncpg's ``Record``, read by position."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+JOB_COLUMNS = (
+    "id, tag, channel, contact, contact_kind, recipient, contact_log_id, received_at, state, "
+    "attempts, send_started_at, settled, resent"
+)
+
+
+def job_from_row(row: Row) -> Job:
+    """A ``Job`` from a row of ``JOB_COLUMNS``, in that order."""
+    return Job(
+        id=row[0],
+        tag=row[1],
+        channel=Channel(row[2]),
+        contact=row[3],
+        contact_kind=ContactKind(row[4]),
+        recipient=row[5],
+        contact_log_id=row[6],
+        received_at=row[7],
+        state=JobState(row[8]),
+        attempts=row[9],
+        send_started_at=row[10],
+        settled=bool(row[11]),
+        resent=bool(row[12]),
+    )

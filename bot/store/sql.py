@@ -1,0 +1,440 @@
+"""The store's SQL, written once: every statement, and the logic both backends share.
+
+Statements are written with ``?`` placeholders and a few tokens; a ``Dialect`` renders each
+once, at import. Only what really differs between SQLite and PostgreSQL is left to it:
+placeholders (``?`` or ``$n``), column types, ``MIN``/``MAX`` against ``LEAST``/``GREATEST``,
+how an inserted row's id comes back, and the claim statement (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL). Connections, transactions, locking and error mapping belong to the backend
+modules, which give :class:`SqlStore` an :class:`Executor` to run statements on.
+
+The job's transitions are the ones ``bot.job`` names, and each takes its source states from
+there (``sources``), so the states a statement accepts and the diagram cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.events import Channel, EventKind, Outcome
+from bot.job import BEGIN_SEND, DEFER, END, NOT_DELIVERED, WAIT_TO_SETTLE, Job, NewJob, Transition
+from bot.store import ContactRecord, PurgeCounts
+from bot.store.schema import (
+    DEDUPE_DAYS,
+    ENDED_JOB_DAYS,
+    JOB_COLUMNS,
+    MIGRATIONS,
+    SCHEMA_INFO,
+    SCHEMA_VERSION,
+    Row,
+    job_from_row,
+)
+
+__all__ = [
+    "Dialect",
+    "Executor",
+    "SqlIngestTx",
+    "SqlStore",
+    "Statements",
+    "migrate",
+]
+
+DAY = 86400.0
+
+
+class Executor(Protocol):
+    """Runs one rendered statement on a connection the backend chose."""
+
+    async def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """Run a statement; the number of rows it touched."""
+        ...
+
+    async def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> Sequence[Row]:
+        """Run a query; every row."""
+        ...
+
+    async def insert(self, sql: str, args: tuple[Any, ...]) -> int:
+        """Run an ``INSERT`` of one row; the row's new ``id``."""
+        ...
+
+
+def _in(transition: Transition) -> str:
+    """The ``state IN (…)`` test of a transition's source states, in a fixed order."""
+    return "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(transition.sources)))
+
+
+# ``{begin_send_states}`` and so on: each transition's source states, from ``bot.job``.
+_STATES = {
+    f"{t.name}_states": _in(t) for t in (BEGIN_SEND, NOT_DELIVERED, WAIT_TO_SETTLE, DEFER, END)
+}
+
+
+_CLAIMABLE = (
+    "state <> 'done' AND due_at <= ? "
+    "AND (lease_until IS NULL OR lease_until < ? OR (settled AND lease_owner <> ?))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Every statement of the store, by name; :meth:`Dialect.render` fills in each."""
+
+    # -- ingest, one transaction per group of webhooks --------------------------------
+    mark_seen: str = "INSERT INTO seen_messages (key, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    staff_quiet: str = (
+        "SELECT 1 FROM staff_activity WHERE channel = ? AND contact = ? AND quiet_until > ?"
+    )
+    claim_cooldown: str = (
+        "INSERT INTO cooldowns (channel, contact, claimed_at, job_tag) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (channel, contact) DO UPDATE "
+        "SET claimed_at = excluded.claimed_at, job_tag = excluded.job_tag "
+        "WHERE cooldowns.job_tag IS NULL AND cooldowns.claimed_at <= ?"
+    )
+    add_contact: str = (
+        "INSERT INTO contact_log (time, channel, pseudonym, kind, outcome) "
+        "VALUES (?, ?, ?, ?, ?){returning_id}"
+    )
+    add_job: str = (
+        "INSERT INTO reply_jobs (tag, channel, contact, contact_kind, recipient, "
+        "contact_log_id, received_at, created_at, due_at, state) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+    )
+    settle_tag: str = (
+        "UPDATE reply_jobs SET settled = TRUE, "
+        "due_at = CASE WHEN state = 'ambiguous' THEN {least}(due_at, ?) ELSE due_at END "
+        "WHERE tag = ?"
+    )
+    settle_recent_send: str = (
+        "UPDATE reply_jobs SET settled = TRUE, "
+        "due_at = CASE WHEN state = 'ambiguous' THEN {least}(due_at, ?) ELSE due_at END "
+        "WHERE channel = ? AND contact = ? AND send_started_at >= ?"
+    )
+    is_sent_message: str = "SELECT 1 FROM sent_messages WHERE key = ?"
+    mark_staff: str = (
+        "INSERT INTO staff_activity (channel, contact, quiet_until) VALUES (?, ?, ?) "
+        "ON CONFLICT (channel, contact) DO UPDATE "
+        "SET quiet_until = {greatest}(staff_activity.quiet_until, excluded.quiet_until)"
+    )
+
+    # -- a job's transitions (bot.job), each held by the lease ------------------------
+    begin_send: str = (
+        "UPDATE reply_jobs SET state = 'sending', send_started_at = ?, "
+        "resent = CASE WHEN ? THEN TRUE ELSE resent END "
+        "WHERE id = ? AND lease_owner = ? AND NOT settled AND {begin_send_states}"
+    )
+    # The one attempt made on a job already marked resent is its resend (bot.job.next_step).
+    not_delivered: str = (
+        "UPDATE reply_jobs SET state = CASE WHEN resent THEN 'ambiguous' ELSE 'pending' END, "
+        "resent = FALSE WHERE id = ? AND lease_owner = ? AND {not_delivered_states}"
+    )
+    # The casts let PostgreSQL type the parameters of a CASE (SQLite reads them as REAL).
+    wait_to_settle: str = (
+        "UPDATE reply_jobs SET state = 'ambiguous', "
+        "due_at = CASE WHEN settled THEN CAST(? AS DOUBLE PRECISION) "
+        "ELSE CAST(? AS DOUBLE PRECISION) END, lease_owner = NULL, lease_until = NULL "
+        "WHERE id = ? AND lease_owner = ? AND {wait_to_settle_states}"
+    )
+    defer: str = (
+        "UPDATE reply_jobs SET "
+        "state = CASE WHEN state = 'sending' THEN 'ambiguous' ELSE state END, "
+        "due_at = ?, lease_owner = NULL, lease_until = NULL "
+        "WHERE id = ? AND lease_owner = ? AND {defer_states}"
+    )
+    end: str = (
+        "UPDATE reply_jobs SET state = 'done', outcome = ?, finished_at = ?, recipient = NULL, "
+        "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND {end_states}"
+    )
+    end_contact: str = "UPDATE contact_log SET outcome = ? WHERE id = ?"
+    release_cooldown: str = (
+        "DELETE FROM cooldowns WHERE channel = ? AND contact = ? AND job_tag = ?"
+    )
+    keep_cooldown: str = (
+        "UPDATE cooldowns SET job_tag = NULL WHERE channel = ? AND contact = ? AND job_tag = ?"
+    )
+    add_sent_message: str = (
+        "INSERT INTO sent_messages (key, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    )
+    release: str = (
+        "UPDATE reply_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?"
+    )
+    queue_depth: str = "SELECT COUNT(*) FROM reply_jobs WHERE state <> 'done'"
+
+    # -- retention, the contact log, erasure ------------------------------------------
+    purge_contacts: str = "DELETE FROM contact_log WHERE time < ?"
+    purge_seen: str = "DELETE FROM seen_messages WHERE seen_at < ?"
+    purge_jobs: str = "DELETE FROM reply_jobs WHERE state = 'done' AND finished_at < ?"
+    purge_sent: str = "DELETE FROM sent_messages WHERE sent_at < ?"
+    purge_staff: str = "DELETE FROM staff_activity WHERE quiet_until < ?"
+    # A cooldown row says when a pseudonym last got a reply: kept no longer than the contact
+    # log that records the same fact.
+    purge_cooldowns: str = "DELETE FROM cooldowns WHERE job_tag IS NULL AND claimed_at < ?"
+    contacts: str = (
+        "SELECT time, channel, pseudonym, kind, outcome FROM contact_log "
+        "WHERE time >= ? AND time < ? ORDER BY time, id"
+    )
+    forget_contacts: str = "DELETE FROM contact_log WHERE channel = ? AND pseudonym = ?"
+    forget_jobs: str = "DELETE FROM reply_jobs WHERE channel = ? AND contact = ?"
+    forget_cooldowns: str = "DELETE FROM cooldowns WHERE channel = ? AND contact = ?"
+    forget_staff: str = "DELETE FROM staff_activity WHERE channel = ? AND contact = ?"
+
+    # -- schema -----------------------------------------------------------------------
+    schema_version: str = "SELECT value FROM schema_info WHERE key = 'version'"
+    set_schema_version: str = (
+        "INSERT INTO schema_info (key, value) VALUES ('version', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
+
+
+TEMPLATES = Statements()
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the two databases' SQL, and the statements rendered for one.
+
+    ``claim_template`` leases due jobs; it has ``{columns}`` (the job's), ``{claimable}`` (the
+    conditions below, shared) and ``{channel}`` (empty, or the one-channel condition) in it.
+    ``update_last``: its ``SET`` arguments come after the conditions and the limit.
+    """
+
+    name: str
+    numbered: bool  # placeholders are $1, $2, … instead of ?
+    tokens: Mapping[str, str]
+    claim_template: str
+    update_last: bool
+
+    def render(self, sql: str) -> str:
+        """``sql`` with the tokens filled in and the placeholders of this database."""
+        text = sql.format_map({**self.tokens, **_STATES})
+        if not self.numbered:
+            return text
+        numbers = iter(range(1, text.count("?") + 1))
+        return _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", text)
+
+    def statements(self) -> Statements:
+        """Every statement, rendered once for this database."""
+        return Statements(**{f.name: self.render(getattr(TEMPLATES, f.name)) for f in _FIELDS})
+
+    def claims(self) -> tuple[str, str]:
+        """The claim statement for every channel, and for one channel."""
+
+        def claim(channel: str) -> str:
+            return self.render(
+                self.claim_template.format(
+                    columns=JOB_COLUMNS, claimable=_CLAIMABLE, channel=channel
+                )
+            )
+
+        return claim(""), claim(" AND channel = ?")
+
+    def claim_args(
+        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None
+    ) -> tuple[Any, ...]:
+        """The claim's arguments in this dialect's order."""
+        where = (now, now, owner) if channel is None else (now, now, owner, channel.value)
+        update = (owner, now + lease)
+        if self.update_last:
+            return (*where, limit, *update)
+        return (*update, *where, limit)
+
+
+_FIELDS = dataclasses.fields(Statements)
+
+
+async def migrate(ex: Executor, dialect: Dialect) -> None:
+    """Bring the schema to ``SCHEMA_VERSION`` inside the caller's transaction (idempotent)."""
+    await ex.execute(dialect.render(SCHEMA_INFO))
+    rows = await ex.fetch(dialect.render(TEMPLATES.schema_version))
+    version = int(rows[0][0]) if rows else 0
+    if version >= SCHEMA_VERSION:
+        return  # current, or written by a newer release whose changes are additive
+    for step in MIGRATIONS[version:]:
+        for statement in step:
+            await ex.execute(dialect.render(statement))
+    await ex.execute(dialect.render(TEMPLATES.set_schema_version), (str(SCHEMA_VERSION),))
+
+
+class SqlIngestTx:
+    """``IngestTx`` over one transaction's executor."""
+
+    __slots__ = ("_ex", "_sql")
+
+    def __init__(self, ex: Executor, sql: Statements) -> None:
+        self._ex = ex
+        self._sql = sql
+
+    async def mark_seen(self, key: str, now: float) -> bool:
+        return await self._ex.execute(self._sql.mark_seen, (key, now)) == 1
+
+    async def staff_quiet(self, channel: Channel, contact: str, now: float) -> bool:
+        return bool(await self._ex.fetch(self._sql.staff_quiet, (channel.value, contact, now)))
+
+    async def claim_cooldown(
+        self, channel: Channel, contact: str, now: float, free_before: float, tag: str
+    ) -> bool:
+        args = (channel.value, contact, now, tag, free_before)
+        return await self._ex.execute(self._sql.claim_cooldown, args) == 1
+
+    async def add_contact(
+        self, now: float, channel: Channel, contact: str, kind: EventKind, outcome: Outcome
+    ) -> int:
+        args = (now, channel.value, contact, kind.value, outcome.value)
+        return await self._ex.insert(self._sql.add_contact, args)
+
+    async def add_job(self, job: NewJob, contact_log_id: int) -> None:
+        args = (
+            job.tag,
+            job.channel.value,
+            job.contact,
+            job.contact_kind.value,
+            job.recipient,
+            contact_log_id,
+            job.received_at,
+            job.created_at,
+            job.created_at,
+        )
+        await self._ex.execute(self._sql.add_job, args)
+
+    async def settle_tag(self, tag: str, now: float) -> bool:
+        return await self._ex.execute(self._sql.settle_tag, (now, tag)) > 0
+
+    async def settle_recent_send(
+        self, channel: Channel, contact: str, since: float, now: float
+    ) -> bool:
+        args = (now, channel.value, contact, since)
+        return await self._ex.execute(self._sql.settle_recent_send, args) > 0
+
+    async def is_sent_message(self, key: str) -> bool:
+        return bool(await self._ex.fetch(self._sql.is_sent_message, (key,)))
+
+    async def mark_staff(self, channel: Channel, contact: str, quiet_until: float) -> None:
+        await self._ex.execute(self._sql.mark_staff, (channel.value, contact, quiet_until))
+
+
+class SqlStore:
+    """``Store`` written once over a backend's connections.
+
+    A backend sets ``dialect`` and gives three ways to run statements: :meth:`_atomic` (one
+    transaction on the connection webhooks are recorded on), :meth:`_bookkeeping` (one
+    transaction for the worker's multi-statement transitions) and :meth:`_single` (one
+    statement on its own, for the worker and readers).
+    """
+
+    dialect: Dialect
+
+    def __init__(self) -> None:
+        self._sql = self.dialect.statements()
+        self._claim_all, self._claim_one = self.dialect.claims()
+
+    def _atomic(self) -> AbstractAsyncContextManager[Executor]:
+        raise NotImplementedError
+
+    def _bookkeeping(self) -> AbstractAsyncContextManager[Executor]:
+        raise NotImplementedError
+
+    def _single(self) -> AbstractAsyncContextManager[Executor]:
+        raise NotImplementedError
+
+    def _erased(self) -> None:
+        """Rows were erased: a backend may make sure they leave its files (SQLite's WAL)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[SqlIngestTx]:
+        """One ingest transaction: commits when the block ends, rolls back on an exception.
+
+        Raises:
+            StoreUnavailable: the store could not begin or commit.
+        """
+        return self._ingest()
+
+    @asynccontextmanager
+    async def _ingest(self) -> AsyncIterator[SqlIngestTx]:
+        async with self._atomic() as ex:
+            yield SqlIngestTx(ex, self._sql)
+
+    async def _run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        async with self._single() as ex:
+            return await ex.execute(sql, args)
+
+    async def claim(
+        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+    ) -> list[Job]:
+        sql = self._claim_all if channel is None else self._claim_one
+        args = self.dialect.claim_args(owner, now, limit, lease, channel)
+        async with self._single() as ex:
+            rows = await ex.fetch(sql, args)
+        return [job_from_row(row) for row in rows]
+
+    async def begin_send(
+        self, job_id: int, owner: str, now: float, *, resend: bool = False
+    ) -> bool:
+        return await self._run(self._sql.begin_send, (now, resend, job_id, owner)) == 1
+
+    async def not_delivered(self, job_id: int, owner: str) -> None:
+        await self._run(self._sql.not_delivered, (job_id, owner))
+
+    async def wait_to_settle(self, job_id: int, owner: str, until: float, now: float) -> None:
+        await self._run(self._sql.wait_to_settle, (now, until, job_id, owner))
+
+    async def defer(self, job_id: int, owner: str, due_at: float) -> None:
+        await self._run(self._sql.defer, (due_at, job_id, owner))
+
+    async def end(
+        self, job: Job, owner: str, outcome: Outcome, now: float, sent_key: str | None = None
+    ) -> bool:
+        sql = self._sql
+        async with self._bookkeeping() as ex:
+            if await ex.execute(sql.end, (outcome.value, now, job.id, owner)) != 1:
+                return False
+            if job.contact_log_id is not None:
+                await ex.execute(sql.end_contact, (outcome.value, job.contact_log_id))
+            # A failed or stale job released its cooldown claim; a reply keeps it for the period.
+            frees = outcome in (Outcome.FAILED, Outcome.STALE)
+            cooldown = sql.release_cooldown if frees else sql.keep_cooldown
+            await ex.execute(cooldown, (job.channel.value, job.contact, job.tag))
+            if sent_key is not None:
+                await ex.execute(sql.add_sent_message, (sent_key, now))
+        return True
+
+    async def release(self, owner: str) -> None:
+        await self._run(self._sql.release, (owner,))
+
+    async def queue_depth(self) -> int:
+        async with self._single() as ex:
+            rows = await ex.fetch(self._sql.queue_depth)
+        return int(rows[0][0])
+
+    async def purge(self, now: float, retention_days: int) -> PurgeCounts:
+        sql = self._sql
+        kept_since = now - retention_days * DAY
+        deduped_since = now - DEDUPE_DAYS * DAY
+        async with self._atomic() as ex:
+            contacts = await ex.execute(sql.purge_contacts, (kept_since,))
+            seen = await ex.execute(sql.purge_seen, (deduped_since,))
+            jobs = await ex.execute(sql.purge_jobs, (now - ENDED_JOB_DAYS * DAY,))
+            other = await ex.execute(sql.purge_sent, (deduped_since,))
+            other += await ex.execute(sql.purge_staff, (now,))
+            other += await ex.execute(sql.purge_cooldowns, (kept_since,))
+        self._erased()
+        return PurgeCounts(contacts=contacts, seen=seen, jobs=jobs, other=other)
+
+    async def contacts(self, since: float | None, until: float | None) -> list[ContactRecord]:
+        low = since if since is not None else float("-inf")
+        high = until if until is not None else float("inf")
+        async with self._single() as ex:
+            rows = await ex.fetch(self._sql.contacts, (low, high))
+        return [ContactRecord(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+    async def forget(self, channel: Channel, contact: str) -> int:
+        sql = self._sql
+        person = (channel.value, contact)
+        async with self._atomic() as ex:
+            count = await ex.execute(sql.forget_contacts, person)
+            for statement in (sql.forget_jobs, sql.forget_cooldowns, sql.forget_staff):
+                await ex.execute(statement, person)
+        self._erased()
+        return count

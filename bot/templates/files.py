@@ -1,0 +1,309 @@
+"""The reply texts as files: which files there are, loading, validation and rendering.
+
+Files in ``TEMPLATES_DIR`` (SPEC §5): ``reply.txt`` (open), ``closed.txt`` (closed), optional
+``reply.<channel>.txt`` / ``closed.<channel>.txt`` overrides. Validation runs at start-up, on
+reload and for ``practice-bot check``. Each channel's limits and button form come from its
+adapter, the same rules a send follows; template text is not patient data, but logs still
+carry only file names and ``line:col`` positions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bot.adapter import Adapter
+from bot.events import Channel
+from bot.hours import LONGEST_NEXT_OPENING, Schedule, format_next_opening
+from bot.replies import Reply
+from bot.templates.syntax import (
+    CONTACT_PLACEHOLDERS,
+    InvalidTemplatesError,
+    Problem,
+    Template,
+    parse_template,
+)
+
+__all__ = ["PracticeInfo", "TemplateKind", "TemplateSet", "check_templates"]
+
+_MAX_FILE_BYTES = 64 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+class TemplateKind(enum.StrEnum):
+    """Which text: ``reply`` during opening hours, ``closed`` otherwise."""
+
+    REPLY = "reply"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeInfo:
+    """The practice's details shown in replies (PRACTICE_* settings); ``None`` = not set."""
+
+    name: str
+    phone: str
+    email: str | None = None
+    booking_url: str | None = None
+    website: str | None = None
+
+
+def _decode(data: bytes, path: str) -> tuple[str | None, Problem | None]:
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = len(data[line_start : exc.start].decode("utf-8")) + 1
+        return None, Problem(
+            path,
+            line,
+            col,
+            f"not UTF-8 text (byte 0x{data[exc.start]:02X} is not valid here); "
+            "save the file with UTF-8 encoding",
+        )
+
+
+def _load_file(path: Path) -> tuple[Template | None, list[Problem]]:
+    shown = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return None, [Problem(shown, 1, 1, f"cannot be read ({reason})")]
+    if len(data) > _MAX_FILE_BYTES:
+        return None, [Problem(shown, 1, 1, f"file is too large (over {_MAX_FILE_BYTES} bytes)")]
+    text, problem = _decode(data, shown)
+    if text is None:
+        return None, [problem] if problem else []
+    if not text.strip():
+        return None, [Problem(shown, 1, 1, "the file is empty; write the message patients get")]
+    try:
+        return parse_template(text, shown), []
+    except InvalidTemplatesError as exc:
+        return None, list(exc.details)
+
+
+def _file_name(kind: TemplateKind, channel: Channel | None = None) -> str:
+    return f"{kind}.txt" if channel is None else f"{kind}.{channel}.txt"
+
+
+_KNOWN_FILES = frozenset(
+    [_file_name(k) for k in TemplateKind]
+    + [_file_name(k, c) for k in TemplateKind for c in Channel]
+)
+_DESCRIPTIONS = {
+    TemplateKind.REPLY: "the reply sent during opening hours",
+    TemplateKind.CLOSED: "the reply sent while the practice is closed",
+}
+
+
+def _values(practice: PracticeInfo, opening_hours: str, next_opening: str) -> dict[str, str]:
+    return {
+        "practice_name": practice.name,
+        "phone": practice.phone,
+        "email": practice.email or "",
+        "booking_url": practice.booking_url or "",
+        "website": practice.website or "",
+        "opening_hours": opening_hours,
+        "next_opening": next_opening,
+    }
+
+
+class TemplateSet:
+    """Loaded, validated template files for one practice and schedule; use :meth:`load`.
+
+    ``channels`` are the adapters whose rules the texts were checked against.
+    """
+
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        practice: PracticeInfo,
+        schedule: Schedule,
+        channels: Mapping[Channel, Adapter],
+        templates: Mapping[str, Template],
+        warnings: Sequence[str] = (),
+    ) -> None:
+        self.directory = directory
+        self.practice = practice
+        self.schedule = schedule
+        self.channels = channels
+        self._templates = dict(templates)
+        self._warnings = list(warnings)
+        self._opening_hours = schedule.describe()
+
+    @classmethod
+    def load(
+        cls,
+        directory: Path,
+        practice: PracticeInfo,
+        schedule: Schedule,
+        channels: Mapping[Channel, Adapter],
+    ) -> TemplateSet:
+        """Read and validate every template file in ``directory``.
+
+        Raises:
+            InvalidTemplatesError: a :class:`~bot.errors.TemplateError` listing every problem.
+        """
+        templates, problems, warnings = _validate(directory, practice, schedule, channels)
+        if problems:
+            raise InvalidTemplatesError(problems)
+        return cls(
+            directory=directory,
+            practice=practice,
+            schedule=schedule,
+            channels=channels,
+            templates=templates,
+            warnings=warnings,
+        )
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems that do not stop the service (the CLI adds ``warning: ``)."""
+        return list(self._warnings)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The template file names loaded, sorted."""
+        return tuple(sorted(self._templates))
+
+    def template(self, channel: Channel, kind: TemplateKind) -> Template:
+        """The template ``channel`` uses for ``kind``: its override if present, else the base."""
+        return self._templates.get(_file_name(kind, channel)) or self._templates[_file_name(kind)]
+
+    def render(self, channel: Channel, at: datetime) -> Reply:
+        """The reply for ``channel`` at the aware moment ``at`` (closed text when closed)."""
+        kind = TemplateKind.REPLY if self.schedule.is_open(at) else TemplateKind.CLOSED
+        return self.render_kind(channel, kind, at)
+
+    def render_kind(self, channel: Channel, kind: TemplateKind, at: datetime) -> Reply:
+        """The ``kind`` text for ``channel`` at ``at``, whatever the opening hours say."""
+        template = self.template(channel, kind)
+        next_opening = ""
+        if "next_opening" in template.placeholders:
+            moment = self.schedule.next_opening(at)
+            next_opening = format_next_opening(moment) if moment is not None else ""
+        text = template.render(_values(self.practice, self._opening_hours, next_opening))
+        return Reply(
+            text=text,
+            booking_url=self.practice.booking_url or None,
+            phone=self.practice.phone or None,
+            source=template.name,
+        )
+
+
+def _validate(
+    directory: Path,
+    practice: PracticeInfo,
+    schedule: Schedule,
+    channels: Mapping[Channel, Adapter],
+) -> tuple[dict[str, Template], list[Problem], list[str]]:
+    templates: dict[str, Template] = {}
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    try:
+        present = {p.name for p in directory.iterdir() if p.is_file()}
+    except OSError:
+        present = set()
+    for kind in TemplateKind:
+        name = _file_name(kind)
+        if name not in present:
+            where = "" if directory.is_dir() else f"; the folder {directory} does not exist"
+            problems.append(
+                Problem(
+                    str(directory / name), 1, 1, f"file not found ({_DESCRIPTIONS[kind]}){where}"
+                )
+            )
+    warnings.extend(
+        f"{directory / name}: this file is not used; the names that are used are "
+        "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
+        "for whatsapp, messenger or instagram"
+        for name in sorted(present)
+        if name.endswith(".txt") and name not in _KNOWN_FILES
+    )
+    for name in sorted(_KNOWN_FILES & present):
+        template, file_problems = _load_file(directory / name)
+        problems.extend(file_problems)
+        if template is not None:
+            templates[name] = template
+
+    opening_hours = schedule.describe()
+    longest = _values(practice, opening_hours, LONGEST_NEXT_OPENING)
+    for template in templates.values():
+        problems.extend(_content_problems(template, longest))
+    for kind in TemplateKind:
+        for channel, adapter in channels.items():
+            template = templates.get(_file_name(kind, channel)) or templates.get(_file_name(kind))
+            if template is None:
+                continue
+            problem, warning = _length_checks(template, kind, adapter, practice, longest)
+            problems.extend(problem)
+            warnings.extend(warning)
+    return templates, problems, warnings
+
+
+def _content_problems(template: Template, values: Mapping[str, str]) -> Iterable[Problem]:
+    used = template.placeholders
+    if not any(name in used and values[name].strip() for name in CONTACT_PLACEHOLDERS):
+        available = [f"{{{n}}}" for n in CONTACT_PLACEHOLDERS if values[n].strip()]
+        choices = " or ".join(available) if available else "{phone}"
+        yield Problem(
+            template.path,
+            1,
+            1,
+            f"the message gives patients no way to reach the practice; include {choices}",
+        )
+
+
+def _length_checks(
+    template: Template,
+    kind: TemplateKind,
+    adapter: Adapter,
+    practice: PracticeInfo,
+    values: Mapping[str, str],
+) -> tuple[list[Problem], list[str]]:
+    limit = adapter.text_limit
+    text = template.render(values)
+    size = limit.measure(text)
+    if size > limit.limit:
+        advice = "shorten it"
+        if template.name == _file_name(kind):
+            advice += (
+                f", or add {_file_name(kind, adapter.channel)} with a shorter text for "
+                f"{limit.label}"
+            )
+        problem = Problem(
+            template.path,
+            1,
+            1,
+            f"too long for {limit.label}: {size} {limit.unit} when sent "
+            f"(with the longest next-opening date), the limit is {limit.limit}; {advice}",
+        )
+        return [problem], []
+    reply = Reply(text=text, booking_url=practice.booking_url, phone=practice.phone)
+    short = adapter.buttons(Reply(text="", booking_url=practice.booking_url, phone=practice.phone))
+    if not short or adapter.buttons(reply):
+        return [], []
+    return [], [
+        f"{template.path}: on {limit.label} this text is {len(text)} characters, over the "
+        f"{adapter.button_text_limit} that fit with a '{short[0].title}' button, so "
+        f"{limit.label} patients get plain text without the button"
+    ]
+
+
+def check_templates(
+    directory: Path,
+    practice: PracticeInfo,
+    schedule: Schedule,
+    channels: Mapping[Channel, Adapter],
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for ``practice-bot check``: every problem, nothing raised."""
+    _, problems, warnings = _validate(directory, practice, schedule, channels)
+    return [str(p) for p in problems], warnings

@@ -1,0 +1,122 @@
+"""The reply texts in use, reloaded live.
+
+A good edit applies within a second or two; a broken one keeps the last good set and says
+which file is wrong, until a later edit validates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from bot.adapter import Adapter
+from bot.events import Channel
+from bot.hours import Schedule
+from bot.replies import Reply
+from bot.templates.files import PracticeInfo, TemplateSet
+from bot.templates.syntax import InvalidTemplatesError
+
+__all__ = ["LiveTemplates"]
+
+_log = structlog.get_logger("bot.templates")
+
+_Fingerprint = frozenset[tuple[str, int, int, int]]
+
+
+def _fingerprint(directory: Path) -> _Fingerprint:
+    """(name, mtime_ns, size, inode) of every ``.txt`` file: stat calls only."""
+    try:
+        with os.scandir(directory) as entries:
+            return frozenset(
+                (e.name, s.st_mtime_ns, s.st_size, s.st_ino)
+                for e in entries
+                if e.name.endswith(".txt")
+                for s in [e.stat()]
+            )
+    except OSError:
+        return frozenset()
+
+
+class LiveTemplates:
+    """The last good :class:`TemplateSet`, reloaded when the files change.
+
+    A failed reload keeps the last good set; ``error`` and ``failed_files`` say what is wrong
+    until a later edit validates.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        practice: PracticeInfo,
+        schedule: Schedule,
+        *,
+        channels: Mapping[Channel, Adapter],
+        on_reload: Callable[[bool], None] | None = None,
+    ) -> None:
+        """Load the templates now.
+
+        Raises:
+            InvalidTemplatesError: when the files do not validate at start-up.
+        """
+        self.directory = directory
+        self.practice = practice
+        self.schedule = schedule
+        self.channels = channels
+        self.on_reload = on_reload
+        self.error: InvalidTemplatesError | None = None
+        self.failed_files: list[str] = []
+        self._seen = _fingerprint(directory)
+        self._current = TemplateSet.load(directory, practice, schedule, channels)
+
+    @property
+    def current(self) -> TemplateSet:
+        """The templates in use: the last set that validated."""
+        return self._current
+
+    def render(self, channel: Channel, at: datetime) -> Reply:
+        """Render with the templates in use (see :meth:`TemplateSet.render`)."""
+        return self._current.render(channel, at)
+
+    def reload(self) -> bool:
+        """Re-read the folder if any ``.txt`` file changed, was added or removed.
+
+        Returns True when a changed set validated and is now in use; False when nothing
+        changed or the change failed (the last good set stays; see ``error``).
+        """
+        seen = _fingerprint(self.directory)
+        if seen == self._seen:
+            return False
+        self._seen = seen
+        try:
+            loaded = TemplateSet.load(self.directory, self.practice, self.schedule, self.channels)
+        except InvalidTemplatesError as exc:
+            self.error = exc
+            self.failed_files = exc.files
+            _log.warning(
+                "templates_reload_failed",
+                files=exc.files,
+                positions=[p.position for p in exc.details],
+            )
+            self._notify(ok=False)
+            return False
+        self._current = loaded
+        self.error = None
+        self.failed_files = []
+        _log.info("templates_reloaded", files=list(loaded.files))
+        self._notify(ok=True)
+        return True
+
+    def _notify(self, *, ok: bool) -> None:
+        if self.on_reload is not None:
+            self.on_reload(ok)
+
+    async def watch(self, interval: float = 1.0) -> None:
+        """Poll the folder every ``interval`` seconds until cancelled (a background task)."""
+        while True:
+            await asyncio.sleep(interval)
+            self.reload()
