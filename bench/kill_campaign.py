@@ -273,17 +273,14 @@ class StatusHooks:
         self._tasks: set[asyncio.Task[None]] = set()
         self.queued = 0
         self.delivered = 0
-        # tag -> (wall time the send was read, wall time its status was acknowledged) per send
-        self.timeline: dict[str, list[tuple[float, float | None]]] = {}
+        self.acknowledged_at: dict[str, list[float]] = {}  # tag -> when its statuses got a 2xx
 
     def schedule(self, recipient: str, tag: str) -> None:
         """Queue one status webhook for a send the fake Graph API read."""
         self.queued += 1
         delay = self._rng.uniform(0.05, 1.5)
-        sends = self.timeline.setdefault(tag, [])
-        sends.append((time.time(), None))
         task = asyncio.get_running_loop().create_task(
-            self._post(status_body(recipient, tag), delay, tag, len(sends) - 1)
+            self._post(status_body(recipient, tag), delay, tag)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -293,13 +290,12 @@ class StatusHooks:
         """Status webhooks not yet acknowledged."""
         return len(self._tasks)
 
-    async def _post(self, body: bytes, delay: float, tag: str, index: int) -> None:
+    async def _post(self, body: bytes, delay: float, tag: str) -> None:
         await asyncio.sleep(delay)
         async with self._slots:
             if await self._meta.deliver(body, self._meta.statuses):
                 self.delivered += 1
-                read_at, _ = self.timeline[tag][index]
-                self.timeline[tag][index] = (read_at, time.time())
+                self.acknowledged_at.setdefault(tag, []).append(time.time())
 
     async def close(self, timeout: float) -> None:
         """Wait (bounded) for the pending webhooks, then cancel what is left."""
@@ -326,6 +322,7 @@ class GraphFaults:
         self.delivered: Counter[str] = Counter()  # answered 200, or read then reset / hung
         self.permanent: set[str] = set()  # recipients answered 131047
         self.history: dict[str, list[str]] = {}  # recipient -> what each request got, in order
+        self.requests_by_tag: dict[str, list[tuple[float, str]]] = {}  # tag -> (read at, fault)
         self.untagged = 0
 
     def decide(self, record: RecordedRequest) -> Action:
@@ -353,6 +350,8 @@ class GraphFaults:
             kind, action = "ok", Action.ok()
         self.kinds[kind] += 1
         self.history.setdefault(recipient, []).append(kind)
+        if isinstance(tag, str):
+            self.requests_by_tag.setdefault(tag, []).append((time.time(), kind))
         if action.kind in {"ok", "reset", "hang"}:
             self.delivered[recipient] += 1
             if isinstance(tag, str) and tag:
@@ -531,7 +530,7 @@ def analyse(
     graph: GraphFaults,
     graph_requests: int,
     stuck: int,
-    timeline: dict[str, list[tuple[float, float | None]]] | None = None,
+    acknowledged_at: dict[str, list[float]] | None = None,
 ) -> Figures:
     """Join what Meta saw, what Graph saw and what the store holds, by sender pseudonym."""
     keyring = Keyring(PSEUDONYM_KEY)
@@ -622,7 +621,10 @@ def analyse(
     figures.untagged_sends = graph.untagged
     figures.examples = {name: ids for name, ids in examples.items() if ids}
     figures.resend_timelines = [
-        resend_timeline(row, (timeline or {}).get(row[1], [])) for row in resent_rows
+        resend_timeline(
+            row, graph.requests_by_tag.get(row[1], []), (acknowledged_at or {}).get(row[1], [])
+        )
+        for row in resent_rows
     ]
     figures.histories = {
         name: dict(counts.most_common(12)) for name, counts in sorted(histories.items())
@@ -630,19 +632,23 @@ def analyse(
     return figures
 
 
-def resend_timeline(row: tuple[Any, ...], sends: list[tuple[float, float | None]]) -> str:
-    """One resent job, in seconds from its creation: each send the fake Graph API read, when
-    its status webhook was acknowledged, and the job's last send and end as the store has them.
-    A send read without a status acknowledged before the resend is why the job was resent."""
+def resend_timeline(
+    row: tuple[Any, ...], requests: list[tuple[float, str]], acknowledged: list[float]
+) -> str:
+    """One resent job, in seconds from its creation: each request the fake Graph API read with
+    what it got, when statuses carrying the job's tag were acknowledged by the bot, and the
+    job's last send and end as the store has them. A delivered request ("ok", a reset or a
+    hang) with no status acknowledged before the resend is a status that came too late."""
     job_id, _, created, last_send, finished, outcome = row
 
     def at(moment: float | None) -> str:
         return "never" if moment is None else f"+{moment - created:.1f}s"
 
-    reads = ", ".join(f"read {at(read)} status acked {at(acked)}" for read, acked in sends)
+    sent = ", ".join(f"{kind} {at(read)}" for read, kind in requests) or "none read"
+    acked = ", ".join(at(moment) for moment in acknowledged) or "none"
     return (
-        f"job {job_id}: {reads or 'no send read by Graph'}; last send began {at(last_send)}, "
-        f"ended {at(finished)} {outcome}"
+        f"job {job_id}: requests {sent}; statuses acknowledged {acked}; "
+        f"last send began {at(last_send)}, ended {at(finished)} {outcome}"
     )
 
 
@@ -733,7 +739,7 @@ async def run_campaign(config: CampaignConfig, data_dir: Path) -> Figures:
             graph=graph_faults,
             graph_requests=len(graph.requests),
             stuck=stuck,
-            timeline=statuses.timeline,
+            acknowledged_at=statuses.acknowledged_at,
         )
     figures.kills = killer.kills
     figures.start_failures = killer.start_failures
