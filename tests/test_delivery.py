@@ -320,3 +320,29 @@ async def test_delivery_status_webhook_is_counted_once(
             'practice_bot_events_total{channel="whatsapp",decision="status",kind="status"} 1.0'
             in metrics
         )
+
+
+async def test_delivery_counts_every_failed_attempt(settings: Settings, graph: FakeGraph) -> None:
+    """Each failed attempt counts one Graph error of its class, retried or not."""
+    graph.script(Action.error(429, 130429, retry_after=0), Action.error(500))
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        metrics = await (await service.client.get("/metrics")).text()
+    assert len(graph.requests) == 3
+    assert 'practice_bot_graph_errors_total{channel="whatsapp",class="rate_limited"} 1.0' in metrics
+    assert 'practice_bot_graph_errors_total{channel="whatsapp",class="transient"} 1.0' in metrics
+
+
+async def test_delivery_recipient_that_cannot_be_encoded_fails_at_once(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A sender id that can never be sent (a lone surrogate) ends the job failed, unsent."""
+    body = fixture_bytes("messenger", "text").replace(
+        b'"sender":{"id":"6000000000000001"}', b'"sender":{"id":"600000\\ud800"}'
+    )
+    async with running_service(settings) as service:
+        assert (await service.post(body)).status == 200
+        await service.drain()
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
+    assert graph.requests == []
