@@ -20,6 +20,7 @@ __all__ = ["BUTTON_TEXT_LIMIT", "TEXT_LIMIT", "build_send", "buttons", "call_but
 TEXT_LIMIT = TextLimit("Messenger", 2000, "characters")
 BUTTON_TEXT_LIMIT = 640  # the text of a button template
 
+
 def buttons(reply: Reply) -> tuple[Button, ...]:
     """Book online, and Call us when the phone has digits, if the text fits the template."""
     if not reply.booking_url or not fits_button_form(reply, BUTTON_TEXT_LIMIT):
