@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -17,22 +16,13 @@ from adapters._meta.graph import GraphTransport, new_session
 from bot.adapter import Outbound, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
 from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
+from tests.helpers.sends import PHONE_ID, TOKEN, WA_BODY, closed_port, wa_send
 
 T = ErrorClass.TRANSIENT
 R = ErrorClass.RATE_LIMITED
 P = ErrorClass.PERMANENT
 A = ErrorClass.ALERT
 
-TOKEN = "EAAG-test-token-not-real"
-PHONE_ID = "106540352242922"
-WA_BODY: dict[str, Any] = {
-    "messaging_product": "whatsapp",
-    "recipient_type": "individual",
-    "to": "447700900123",
-    "type": "text",
-    "text": {"body": "Automatic reply: we will call you back — Zoë", "preview_url": False},
-    "biz_opaque_callback_data": "job-7f3a",
-}
 MESSENGER_BODY: dict[str, Any] = {
     "recipient": {"id": "6789012345678901"},
     "messaging_type": "RESPONSE",
@@ -58,19 +48,6 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 def transport(session: aiohttp.ClientSession) -> GraphTransport:
     """A transport on the shared session."""
     return GraphTransport(session)
-
-
-def wa_send(graph: FakeGraph, *, token: str = TOKEN) -> Outbound:
-    """A WhatsApp text send to the fake."""
-    return Outbound(url=graph.messages_url(PHONE_ID), token=token, body=WA_BODY)
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # -- classification ------------------------------------------------------------------------
@@ -393,7 +370,7 @@ async def test_post_connection_refused_is_transient_not_ambiguous(
     transport: GraphTransport,
 ) -> None:
     """Nothing listening: the request never left, so it is transient and not ambiguous."""
-    url = f"http://127.0.0.1:{free_port()}/v25.0/{PHONE_ID}/messages"
+    url = f"http://127.0.0.1:{closed_port()}/v25.0/{PHONE_ID}/messages"
     with pytest.raises(DeliveryError) as caught:
         await transport.post(Outbound(url=url, token=TOKEN, body=WA_BODY))
     assert not caught.value.ambiguous

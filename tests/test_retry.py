@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import aiohttp
 import pytest
@@ -16,22 +14,13 @@ from bot.adapter import Outbound, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
 from bot.retry import RetryPolicy
 from tests.helpers.fake_graph import Action, FakeGraph
+from tests.helpers.sends import PHONE_ID, TOKEN, WA_BODY, closed_port, wa_send
 
 T = ErrorClass.TRANSIENT
 R = ErrorClass.RATE_LIMITED
 P = ErrorClass.PERMANENT
 A = ErrorClass.ALERT
 
-TOKEN = "EAAG-test-token-not-real"
-PHONE_ID = "106540352242922"
-WA_BODY: dict[str, Any] = {
-    "messaging_product": "whatsapp",
-    "recipient_type": "individual",
-    "to": "447700900123",
-    "type": "text",
-    "text": {"body": "Automatic reply: we will call you back — Zoë", "preview_url": False},
-    "biz_opaque_callback_data": "job-7f3a",
-}
 FAST = RetryPolicy(
     max_attempts=4, initial=0.01, max_wait=0.02, jitter=0.0, deadline=10.0, max_retry_after=10.0
 )
@@ -89,19 +78,6 @@ def sleeps() -> Sleeps:
 def sender(session: aiohttp.ClientSession, sleeps: Sleeps) -> Sender:
     """Sends with tiny waits and a recorded sleep."""
     return Sender(GraphTransport(session), FAST, sleeps)
-
-
-def wa_send(graph: FakeGraph) -> Outbound:
-    """A WhatsApp text send to the fake."""
-    return Outbound(url=graph.messages_url(PHONE_ID), token=TOKEN, body=WA_BODY)
-
-
-def free_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.mark.parametrize("status", [500, 503])
@@ -207,7 +183,7 @@ async def test_retry_connection_refused_is_retried_then_not_ambiguous(
     """Nothing listening: every attempt is made, and the final error is not ambiguous."""
     policy = RetryPolicy(max_attempts=3, initial=0.01, max_wait=0.02, jitter=0.0)
     sender = Sender(GraphTransport(session), policy, sleeps)
-    url = f"http://127.0.0.1:{free_port()}/v25.0/{PHONE_ID}/messages"
+    url = f"http://127.0.0.1:{closed_port()}/v25.0/{PHONE_ID}/messages"
     with pytest.raises(DeliveryError) as caught:
         await sender.send(Outbound(url=url, token=TOKEN, body=WA_BODY))
     assert not caught.value.ambiguous
