@@ -42,8 +42,9 @@ What happens to a claimed job is decided in one place, :func:`next_step`:
 3. older than ``REPLY_MAX_AGE_HOURS``: end ``stale``;
 4. otherwise send.
 
-So a job goes on the wire at most twice, the second time only as the counted resend of an
-ambiguous send, and a settled job never goes on the wire again (``begin_send`` refuses it).
+Attempts that certainly failed are tried again; of the requests that may have reached Meta
+there are at most two, the second only as the counted resend of an ambiguous one, and a
+settled job never goes on the wire again (``begin_send`` refuses it).
 ``tests/test_job.py`` drives random claims, crashes, statuses and answers through the real
 store and checks exactly that.
 """
