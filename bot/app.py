@@ -112,18 +112,19 @@ async def webhook_post(request: web.Request) -> web.Response:
     rt = request.app[runtime_key]
     started = time.perf_counter()
     result = WebhookResult(500)  # what aiohttp answers if anything below raises
-    with structlog.contextvars.bound_contextvars(request_id=rt.request_ids()):
-        try:
-            result = await _receive(rt, request)
-        finally:
-            rt.metrics.count_webhook(result.channel_label, str(result.status))
-            log.info(
-                "webhook",
-                channel=result.channel_label,
-                status=result.status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                **result.fields,
-            )
+    bound = structlog.contextvars.bind_contextvars(request_id=rt.request_ids())
+    try:
+        result = await _receive(rt, request)
+    finally:
+        rt.metrics.count_webhook(result.channel_label, str(result.status))
+        log.info(
+            "webhook",
+            channel=result.channel_label,
+            status=result.status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            **result.fields,
+        )
+        structlog.contextvars.reset_contextvars(**bound)
     if result.replies and result.channel is not None and rt.worker is not None:
         rt.worker.wake([result.channel])
     return web.Response(status=result.status, text="ok" if result.status == 200 else "")

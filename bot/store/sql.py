@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Protocol
 
 from bot.events import Channel, EventKind, Outcome
@@ -316,6 +317,27 @@ class SqlIngestTx:
         await self._ex.execute(self._sql.mark_staff, (channel.value, contact, quiet_until))
 
 
+class _IngestTransaction:
+    """The backend's atomic block, used as an ``IngestTx`` (a class: one per webhook group)."""
+
+    __slots__ = ("_block", "_sql")
+
+    def __init__(self, block: AbstractAsyncContextManager[Executor], sql: Statements) -> None:
+        self._block = block
+        self._sql = sql
+
+    async def __aenter__(self) -> SqlIngestTx:
+        return SqlIngestTx(await self._block.__aenter__(), self._sql)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._block.__aexit__(exc_type, exc, tb)
+
+
 class SqlStore:
     """``Store`` written once over a backend's connections.
 
@@ -349,12 +371,7 @@ class SqlStore:
         Raises:
             StoreUnavailable: the store could not begin or commit.
         """
-        return self._ingest()
-
-    @asynccontextmanager
-    async def _ingest(self) -> AsyncIterator[SqlIngestTx]:
-        async with self._atomic() as ex:
-            yield SqlIngestTx(ex, self._sql)
+        return _IngestTransaction(self._atomic(), self._sql)
 
     async def _run(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         async with self._single() as ex:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -73,6 +74,44 @@ class _Cursor:
 
     async def insert(self, sql: str, args: tuple[Any, ...]) -> int:
         return int(self._cur.execute(sql, args).lastrowid or 0)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on one connection; rolled back on any exception.
+
+    A class rather than a generator: ingest opens one for every group of webhooks.
+    """
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    async def __aenter__(self) -> _Cursor:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"cannot begin: {type(error).__name__}") from None
+        return _Cursor(self._db)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        db = self._db
+        if exc_type is not None:
+            db.execute("ROLLBACK")
+            if issubclass(exc_type, sqlite3.Error):
+                raise StoreUnavailable(f"cannot record: {exc_type.__name__}") from None
+            return
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreUnavailable(f"cannot commit: {type(error).__name__}") from None
 
 
 class _Checkpointer:
@@ -199,32 +238,11 @@ class SQLiteStore(SqlStore):
             return False
         return True
 
-    def _atomic(self) -> contextlib.AbstractAsyncContextManager[_Cursor]:
-        return self._transaction(self.db)
+    def _atomic(self) -> _Transaction:
+        return _Transaction(self.db)
 
-    def _bookkeeping(self) -> contextlib.AbstractAsyncContextManager[_Cursor]:
-        return self._transaction(self.bg)
-
-    @asynccontextmanager
-    async def _transaction(self, db: sqlite3.Connection) -> AsyncIterator[_Cursor]:
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"cannot begin: {type(error).__name__}") from None
-        try:
-            yield _Cursor(db)
-        except sqlite3.Error as error:
-            db.execute("ROLLBACK")
-            raise StoreUnavailable(f"cannot record: {type(error).__name__}") from None
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreUnavailable(f"cannot commit: {type(error).__name__}") from None
+    def _bookkeeping(self) -> _Transaction:
+        return _Transaction(self.bg)
 
     @asynccontextmanager
     async def _single(self) -> AsyncIterator[_Cursor]:
