@@ -29,7 +29,7 @@ from bot.errors import StoreUnavailable
 from bot.events import Channel
 from bot.ingest import GroupCommit, IngestPolicy
 from bot.job import Delivery
-from bot.logging import debug_enabled
+from bot.logging import REQUEST_ID, debug_enabled
 from bot.metrics import Metrics
 from bot.pseudonym import Keyring
 from bot.retry import RetryPolicy
@@ -112,19 +112,20 @@ async def webhook_post(request: web.Request) -> web.Response:
     rt = request.app[runtime_key]
     started = time.perf_counter()
     result = WebhookResult(500)  # what aiohttp answers if anything below raises
-    bound = structlog.contextvars.bind_contextvars(request_id=rt.request_ids())
+    bound = REQUEST_ID.set(rt.request_ids())
     try:
         result = await _receive(rt, request)
     finally:
-        rt.metrics.count_webhook(result.channel_label, str(result.status))
+        channel = result.channel_label
+        rt.metrics.count_webhook(channel, str(result.status))
         log.info(
             "webhook",
-            channel=result.channel_label,
+            channel=channel,
             status=result.status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             **result.fields,
         )
-        structlog.contextvars.reset_contextvars(**bound)
+        REQUEST_ID.reset(bound)
     if result.replies and result.channel is not None and rt.worker is not None:
         rt.worker.wake([result.channel])
     return web.Response(status=result.status, text="ok" if result.status == 200 else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import logging
 import sys
 import threading
@@ -24,6 +25,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
     "ALLOWED_KEYS",
+    "REQUEST_ID",
     "AllowList",
     "LineWriter",
     "Timestamper",
@@ -89,6 +91,22 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "positions",
     }
 )
+
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+"""The id of the webhook being handled; every line logged meanwhile carries it.
+
+One variable read by one processor: structlog's general ``bind_contextvars`` and
+``merge_contextvars`` walk the whole context for every line, which cost about 26,000
+instructions per webhook (``bench/instructions.py``), nearly a tenth of the log line's price.
+"""
+
+
+def _request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict["request_id"] = request_id
+    return event_dict
 
 
 def debug_enabled() -> bool:
@@ -297,9 +315,8 @@ def configure_logging(
         if fmt == "console"
         else structlog.processors.JSONRenderer(serializer=_json)
     )
-    # Context bound for one webhook (its request id) reaches every line logged meanwhile.
     shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
+        _request_id,
         structlog.processors.add_log_level,
         Timestamper(),
         _exception_summary,

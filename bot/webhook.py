@@ -56,7 +56,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return payload
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WebhookResult:
     """What became of one webhook: the HTTP status to answer and what the log line says.
 

@@ -9,7 +9,7 @@ import logging
 
 import structlog
 
-from bot.logging import LineWriter, configure_logging, flush_logs
+from bot.logging import REQUEST_ID, LineWriter, configure_logging, flush_logs
 
 
 class CountingStream(io.StringIO):
@@ -106,9 +106,10 @@ def test_configure_logging_bound_context_reaches_every_line() -> None:
     configure_logging("info", "json", stream)
     try:
         logger = structlog.get_logger("bot.test")
-        with structlog.contextvars.bound_contextvars(request_id="r-1"):
-            logger.info("webhook")
-            logging.getLogger("aiohttp.test").warning("from a library")
+        bound = REQUEST_ID.set("r-1")
+        logger.info("webhook")
+        logging.getLogger("aiohttp.test").warning("from a library")
+        REQUEST_ID.reset(bound)
         logger.info("reply_ended")
         inside, library, outside = _lines(stream)
         assert inside["request_id"] == library["request_id"] == "r-1"
