@@ -10,7 +10,6 @@ must exist before Meta is told 200.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,23 +128,20 @@ class Webhooks:
             except StoreUnavailable:
                 return WebhookResult(503, channel, {"reason": "store_unavailable"})
         outcomes = [*prepared.decided, *zip(prepared.kinds, decisions, strict=True)]
+        kinds: dict[str, int] = {}
+        decided: dict[str, int] = {}
         for kind, decision in outcomes:
             self._metrics.count_event(channel.value, kind, decision.value)
+            kinds[kind] = kinds.get(kind, 0) + 1
+            decided[decision.value] = decided.get(decision.value, 0) + 1
         return WebhookResult(
             200,
             channel,
-            {
-                "events": len(events),
-                "kinds": _tally(kind for kind, _ in outcomes),
-                "decisions": _tally(decision.value for _, decision in outcomes),
-            },
+            {"events": len(events), "kinds": _tally(kinds), "decisions": _tally(decided)},
             replies=Decision.REPLY in decisions,
         )
 
 
-def _tally(words: Iterable[str]) -> str:
+def _tally(counts: dict[str, int]) -> str:
     """``a:2,b:1``: each word and how often it occurs, sorted."""
-    counts: dict[str, int] = {}
-    for word in words:
-        counts[word] = counts.get(word, 0) + 1
     return ",".join(f"{word}:{n}" for word, n in sorted(counts.items()))

@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +40,8 @@ DIALECT = Dialect(
         "least": "MIN",
         "greatest": "MAX",
         "returning_id": "",
+        "or_ignore": "OR IGNORE ",
+        "do_nothing": "",
     },
     # One statement leases the batch: SQLite has one writer at a time, so no row is ever
     # claimed twice.
@@ -112,6 +113,29 @@ class _Transaction:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StoreUnavailable(f"cannot commit: {type(error).__name__}") from None
+
+
+class _OneStatement:
+    """One statement on the worker's connection, outside any transaction (autocommit)."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: _Cursor | None) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> _Cursor:
+        if self._cursor is None:
+            raise StoreUnavailable("store is not open")
+        return self._cursor
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None and issubclass(exc_type, sqlite3.Error):
+            raise StoreUnavailable(f"cannot write: {exc_type.__name__}") from None
 
 
 class _Checkpointer:
@@ -244,15 +268,8 @@ class SQLiteStore(SqlStore):
     def _bookkeeping(self) -> _Transaction:
         return _Transaction(self.bg)
 
-    @asynccontextmanager
-    async def _single(self) -> AsyncIterator[_Cursor]:
-        cursor = self._bg_cursor
-        if cursor is None:
-            raise StoreUnavailable("store is not open")
-        try:
-            yield cursor
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"cannot write: {type(error).__name__}") from None
+    def _single(self) -> _OneStatement:
+        return _OneStatement(self._bg_cursor)
 
     def _erased(self) -> None:
         with contextlib.suppress(sqlite3.Error):  # a reader holds the WAL; close truncates it
