@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
+from structlog.typing import FilteringBoundLogger
 
 from bot.adapter import Platform
 from bot.errors import StoreUnavailable
@@ -76,6 +77,9 @@ class Runtime:
     clock: Callable[[], float]
     worker: ReplyWorker | None = None
     request_ids: Callable[[], str] = field(default_factory=_request_ids)
+    # The webhook line's logger, bound once logging is configured: the module's lazy proxy
+    # would look the configuration up again for every webhook.
+    webhook_log: FilteringBoundLogger = field(default_factory=log.bind)
 
 
 runtime_key = web.AppKey("runtime", Runtime)
@@ -118,7 +122,7 @@ async def webhook_post(request: web.Request) -> web.Response:
     finally:
         channel = result.channel_label
         rt.metrics.count_webhook(channel, str(result.status))
-        log.info(
+        rt.webhook_log.info(
             "webhook",
             channel=channel,
             status=result.status,

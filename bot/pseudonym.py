@@ -32,8 +32,8 @@ def normalise_contact_id(channel: Channel, contact_id: str, kind: ContactKind | 
     ``kind`` is known for ids from webhooks; for an id typed by a person (``contacts forget``)
     a WhatsApp id made only of phone characters is treated as a phone number.
     """
-    if channel is not Channel.WHATSAPP:
-        return contact_id
+    if channel is not Channel.WHATSAPP or contact_id.isdecimal():
+        return contact_id  # a wa_id as Meta sends it is digits already
     is_phone = (
         kind is ContactKind.PHONE
         if kind is not None
