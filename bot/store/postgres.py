@@ -42,8 +42,6 @@ DIALECT = Dialect(
         "least": "LEAST",
         "greatest": "GREATEST",
         "returning_id": " RETURNING id",
-        "or_ignore": "",
-        "do_nothing": " ON CONFLICT DO NOTHING",
     },
     # Concurrent workers skip each other's locked rows instead of waiting for them; with one
     # channel, "channel = ?" lets the queue index hand rows over in due order.

@@ -85,8 +85,7 @@ class Statements:
     """Every statement of the store, by name; :meth:`Dialect.render` fills in each."""
 
     # -- ingest, one transaction per group of webhooks --------------------------------
-    # SQLite runs ``INSERT OR IGNORE`` with fewer instructions than the upsert form.
-    mark_seen: str = "INSERT {or_ignore}INTO seen_messages (key, seen_at) VALUES (?, ?){do_nothing}"
+    mark_seen: str = "INSERT INTO seen_messages (key, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
     staff_quiet: str = (
         "SELECT 1 FROM staff_activity WHERE channel = ? AND contact = ? AND quiet_until > ?"
     )
@@ -158,7 +157,7 @@ class Statements:
         "UPDATE cooldowns SET job_tag = NULL WHERE channel = ? AND contact = ? AND job_tag = ?"
     )
     add_sent_message: str = (
-        "INSERT {or_ignore}INTO sent_messages (key, sent_at) VALUES (?, ?){do_nothing}"
+        "INSERT INTO sent_messages (key, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
     )
     release: str = (
         "UPDATE reply_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?"

@@ -40,8 +40,6 @@ DIALECT = Dialect(
         "least": "MIN",
         "greatest": "MAX",
         "returning_id": "",
-        "or_ignore": "OR IGNORE ",
-        "do_nothing": "",
     },
     # One statement leases the batch: SQLite has one writer at a time, so no row is ever
     # claimed twice.
