@@ -6,10 +6,14 @@ import asyncio
 import io
 import json
 import logging
+from pathlib import Path
 
 import structlog
 
 from bot.logging import REQUEST_ID, LineWriter, configure_logging, flush_logs
+from tests.helpers.fake_graph import FakeGraph
+from tests.helpers.fixtures import fixture_bytes
+from tests.helpers.service import make_settings, running_service
 
 
 class CountingStream(io.StringIO):
@@ -125,3 +129,22 @@ def test_configure_logging_level_filters_info() -> None:
     structlog.get_logger("bot.app").info("webhook", channel="whatsapp", status=200)
     assert stream.getvalue() == ""
     configure_logging("info", "json", io.StringIO())
+
+
+async def test_webhook_lines_carry_their_own_request_id(tmp_path: Path) -> None:
+    """Each webhook's log line carries a request id of its own."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream)
+    try:
+        async with FakeGraph() as graph:
+            settings = make_settings(tmp_path, graph.url)
+            async with running_service(settings, run_worker=False) as service:
+                await service.post(fixture_bytes("whatsapp", "text"))
+                await service.post(b"[]")  # signed, but not an object: 400
+    finally:
+        configure_logging("info", "json", io.StringIO())
+    webhooks = [line for line in _lines(stream) if line["event"] == "webhook"]
+    ids = [line["request_id"] for line in webhooks]
+    assert [line["status"] for line in webhooks] == [200, 400]
+    assert len(set(ids)) == 2
+    assert all(isinstance(request_id, str) and request_id for request_id in ids)
