@@ -217,6 +217,7 @@ _ITEM_KINDS: dict[str, _ItemHandler] = {
     "request_thread_control": _skip(SkipKind.HANDOVER),
     "app_roles": _skip(SkipKind.HANDOVER),
     "policy_enforcement": _skip(SkipKind.POLICY),
+    "policy-enforcement": _skip(SkipKind.POLICY),  # the spelling real payloads carry
 }
 
 # Boolean flags on a non-echo message that mean no patient is waiting for an answer.

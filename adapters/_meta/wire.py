@@ -41,6 +41,10 @@ class SkipKind(enum.StrEnum):
     """
 
     REACTION = "reaction"  # WhatsApp reaction message, Messenger / Instagram reaction
+    GROUP = "group"  # a WhatsApp group message (Groups API): the member never wrote to us
+    CALL_PERMISSION = "call_permission"  # WhatsApp interactive call_permission_reply
+    FLOW_REPLY = "flow_reply"  # WhatsApp interactive nfm_reply: an answer to our own Flow
+    BAD_ID = "bad_id"  # a WhatsApp sender that is no phone number and no BSUID
     SYSTEM = "system"  # WhatsApp system message (e.g. user changed number)
     EDIT = "edit"  # an edited message (WhatsApp edit, Messenger / Instagram message_edit)
     UNSUPPORTED_EDIT = "unsupported_edit"  # WhatsApp ``unsupported`` message of type edit
@@ -48,7 +52,7 @@ class SkipKind(enum.StrEnum):
     ERRORS = "errors"  # WhatsApp value.errors[]
     READ = "read"  # Messenger read, Instagram seen
     DELIVERY = "delivery"  # Messenger delivery
-    STANDBY = "standby"  # anything in entry[].standby[]: another app owns the thread
+    STANDBY = "standby"  # another handler owns the conversation (standby[] / field standby)
     HANDOVER = "handover"  # pass / take / request_thread_control, app_roles
     OPTIN = "optin"  # Messenger optin
     POLICY = "policy"  # Messenger policy_enforcement

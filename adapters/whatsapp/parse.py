@@ -100,6 +100,8 @@ def _message(raw: Any, context: _Value) -> Event:
     message_type = dig(message, "type")
     if message is None or not isinstance(message_type, str):
         return context.skipped(SkipKind.MALFORMED)
+    if "group_id" in message:
+        return context.skipped(SkipKind.GROUP)
     classify = _MESSAGE_TYPES.get(message_type)
     if classify is None:
         return context.skipped(SkipKind.UNKNOWN)
@@ -107,6 +109,8 @@ def _message(raw: Any, context: _Value) -> Event:
     if isinstance(verdict, SkipKind):
         return context.skipped(verdict)
     contact = _sender(message, context)
+    if contact is None and _has_no_digit(message.get("from")):
+        return context.skipped(SkipKind.BAD_ID)
     timestamp = seconds_from_unix_string(message.get("timestamp"))
     if contact is None or timestamp is None or context.account_id is None:
         return context.skipped(SkipKind.MALFORMED)
@@ -124,6 +128,11 @@ def _message(raw: Any, context: _Value) -> Event:
     )
 
 
+def _has_no_digit(value: Any) -> bool:
+    """A ``from`` that is there but holds no digit: not a phone number at all."""
+    return isinstance(value, str) and not any(character.isdigit() for character in value)
+
+
 def _sender(message: Mapping[str, Any], context: _Value) -> tuple[str, ContactKind] | None:
     """``wa_id`` / ``from`` when present, else the BSUID ``from_user_id`` / ``user_id``.
 
@@ -131,8 +140,9 @@ def _sender(message: Mapping[str, Any], context: _Value) -> tuple[str, ContactKi
     message is never attributed to another sender in a batched value.
     """
     only = context.contacts[0] if len(context.contacts) == 1 else {}
+    phone = as_id(message.get("from")) or as_id(only.get("wa_id"))
     return _address(
-        as_id(message.get("from")) or as_id(only.get("wa_id")),
+        None if _has_no_digit(phone) else phone,
         as_id(message.get("from_user_id")) or as_id(only.get("user_id")),
     )
 
@@ -169,6 +179,15 @@ def _error(_raw: Any, context: _Value) -> Event:
     return context.skipped(SkipKind.ERRORS)
 
 
+def _standby(_raw: Any, context: _Value) -> Event:
+    """Meta Business Agent handles the conversation: replying would take it over."""
+    return context.skipped(SkipKind.STANDBY)
+
+
+def _handover(_raw: Any, context: _Value) -> Event:
+    return context.skipped(SkipKind.HANDOVER)
+
+
 def _smb_echo(raw: Any, context: _Value) -> Event:
     """A message staff sent from the WhatsApp Business app on a coexistence number."""
     echo = as_mapping(raw)
@@ -201,10 +220,29 @@ def _always(verdict: EventKind | SkipKind) -> _Classifier:
 
 
 def _unsupported(message: Mapping[str, Any]) -> EventKind | SkipKind:
-    """An ``unsupported`` message is a patient writing, unless it is an edit of an old one."""
+    """An ``unsupported`` (or older ``unknown``) message is a patient writing something Meta
+    cannot show, unless it is an edit of an old one."""
     if dig(message, "unsupported", "type") == "edit":
         return SkipKind.UNSUPPORTED_EDIT
     return EventKind.MESSAGE
+
+
+# interactive.type values that are no patient asking something: an answer to a call
+# permission request, or a completed Flow the practice itself sent.
+_INTERACTIVE_SKIPS: dict[str, SkipKind] = {
+    "call_permission_reply": SkipKind.CALL_PERMISSION,
+    "nfm_reply": SkipKind.FLOW_REPLY,
+}
+
+
+def _interactive(message: Mapping[str, Any]) -> EventKind | SkipKind:
+    """A tapped button or list row is a patient writing; the kinds above are not."""
+    kind = dig(message, "interactive", "type")
+    return (
+        _INTERACTIVE_SKIPS.get(kind, EventKind.MESSAGE)
+        if isinstance(kind, str)
+        else EventKind.MESSAGE
+    )
 
 
 _Handler = Callable[[Any, _Value], Event]
@@ -213,6 +251,8 @@ _Handler = Callable[[Any, _Value], Event]
 _CHANGE_FIELDS: dict[str, dict[str, _Handler]] = {
     "messages": {"messages": _message, "statuses": _status, "errors": _error},
     "smb_message_echoes": {"message_echoes": _smb_echo},
+    "standby": dict.fromkeys(("messages", "message_echoes", "statuses", "errors"), _standby),
+    "messaging_handovers": {"messaging_handovers": _handover},
 }
 
 # messages[].type -> a patient event kind, or the reason it earns no reply.
@@ -228,12 +268,13 @@ _MESSAGE_TYPES: dict[str, _Classifier] = {
             "sticker",
             "location",
             "contacts",
-            "interactive",
             "button",
             "order",
         )
     },
+    "interactive": _interactive,
     "unsupported": _unsupported,
+    "unknown": _unsupported,
     "request_welcome": _always(EventKind.WELCOME),
     "reaction": _always(SkipKind.REACTION),
     "system": _always(SkipKind.SYSTEM),

@@ -357,3 +357,28 @@ def test_build_send_scoped_contact_raises() -> None:
     with pytest.raises(ValueError, match="contact kind") as raised:
         _send(Reply(text=TEXT), ContactKind.SCOPED, "6000000000000001")
     assert "6000000000000001" not in str(raised.value)
+
+
+def test_parse_group_message_of_any_type_is_skipped() -> None:
+    """A message in a group chat gets no private reply, whatever its type."""
+    payload = fixture_json("whatsapp", "group_text")
+    _message(payload)["type"] = "image"
+    assert ADAPTER.parse(payload) == [_skipped(SkipKind.GROUP)]
+
+
+def test_parse_sender_without_digits_falls_back_to_the_bsuid() -> None:
+    """A ``from`` with no digit is no phone number: the sender's BSUID addresses them."""
+    payload = fixture_json("whatsapp", "from_without_digits")
+    _value(payload)["contacts"] = [{"user_id": BSUID}]
+    [event] = ADAPTER.parse(payload)
+    assert isinstance(event, PatientEvent)
+    assert (event.contact_id, event.contact_kind) == (BSUID, ContactKind.BSUID)
+
+
+@pytest.mark.parametrize("kind", ["button_reply", "list_reply", "product_list_reply"])
+def test_parse_interactive_answers_from_patients_get_replies(kind: str) -> None:
+    """Tapping a button or a list row is a patient writing; only known non-patient kinds skip."""
+    payload = fixture_json("whatsapp", "interactive_call_permission_reply")
+    _message(payload)["interactive"] = {"type": kind}
+    [event] = ADAPTER.parse(payload)
+    assert isinstance(event, PatientEvent)
