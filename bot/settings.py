@@ -134,8 +134,12 @@ class Settings(BaseSettings):
     @field_validator("practice_booking_url", "practice_website")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("must be a full web address starting with https://")
+        # WhatsApp's cta_url and Messenger's web_url buttons open https addresses only.
+        if value is not None and not value.startswith("https://"):
+            raise ValueError(
+                "must be a full web address starting with https:// "
+                "(the booking buttons patients tap open secure addresses only)"
+            )
         return value
 
     @field_validator("practice_email")

@@ -80,6 +80,15 @@ def test_cli_contact_route_is_required(tmp_path: Path) -> None:
     assert result.stderr.startswith("PRACTICE_EMAIL:")
 
 
+@pytest.mark.parametrize("variable", ["PRACTICE_BOOKING_URL", "PRACTICE_WEBSITE"])
+def test_cli_practice_address_must_be_https(tmp_path: Path, variable: str) -> None:
+    """A booking or website address that is not https:// stops start-up with one line."""
+    result = _run(tmp_path, "serve", env={variable: "http://cli-dental.example/book"})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"{variable}: must be a full web address starting with https://")
+
+
 def test_cli_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     """--env-file supplies variables; a real environment variable overrides the file."""
     env_file = tmp_path / "bot.env"

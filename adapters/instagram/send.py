@@ -8,7 +8,8 @@ Facebook Login: https://developers.facebook.com/docs/messenger-platform/instagra
 
 from __future__ import annotations
 
-from adapters._meta.messaging import send_api_body
+from collections.abc import Callable
+
 from bot.adapter import Outbound, SendConfig, TextLimit
 from bot.events import Channel, ContactKind
 from bot.replies import Reply
@@ -28,29 +29,34 @@ def build_send(
 ) -> Outbound:
     """The request for ``config.instagram_login``: ``instagram`` or ``facebook``.
 
-    With Instagram Login the body carries no ``metadata`` (the API has none), so an echo of
-    the reply is matched by recipient and time instead of by ``tag``.
+    Both carry only what Meta documents for Instagram, the recipient and the text: no
+    ``metadata`` (documented for Messenger only) and no ``messaging_type``. So the job's
+    ``tag`` goes nowhere, and an echo of the reply is matched by recipient and time instead.
 
     Raises:
         ValueError: the config is not Instagram's, has no token or an unknown login mode,
             or the contact is not an IGSID.
     """
+    del tag  # Instagram has no field to carry it
     if config.channel is not Channel.INSTAGRAM:
         raise ValueError("send config is not for instagram")
     if config.token is None:
         raise ValueError("instagram has no access token (dry-run)")
     if contact_kind is not ContactKind.SCOPED:
         raise ValueError("instagram can only address an instagram-scoped id")
-    if config.instagram_login == "instagram":
-        return Outbound(
-            url=f"{config.instagram_api_url}/{config.api_version}/{config.account_id}/messages",
-            token=config.token,
-            body={"recipient": {"id": recipient_id}, "message": {"text": reply.text}},
-        )
-    if config.instagram_login == "facebook":
-        return Outbound(
-            url=f"{config.graph_api_url}/{config.api_version}/me/messages",
-            token=config.token,
-            body=send_api_body(recipient_id, {"text": reply.text, "metadata": tag}),
-        )
-    raise ValueError("unknown instagram login mode")
+    base = _BASES.get(config.instagram_login)
+    if base is None:
+        raise ValueError("unknown instagram login mode")
+    return Outbound(
+        url=base(config),
+        token=config.token,
+        body={"recipient": {"id": recipient_id}, "message": {"text": reply.text}},
+    )
+
+
+# Where each login sends: the account on graph.instagram.com, or the linked Page's
+# /me/messages on graph.facebook.com.
+_BASES: dict[str, Callable[[SendConfig], str]] = {
+    "instagram": lambda c: f"{c.instagram_api_url}/{c.api_version}/{c.account_id}/messages",
+    "facebook": lambda c: f"{c.graph_api_url}/{c.api_version}/me/messages",
+}

@@ -159,16 +159,12 @@ def test_build_send_instagram_login_plain_text() -> None:
     )
 
 
-def test_build_send_facebook_login_uses_messenger_shape() -> None:
-    """With Facebook Login the reply goes to /me/messages in Messenger's shape with the tag."""
+def test_build_send_facebook_login_carries_only_documented_fields() -> None:
+    """With Facebook Login the reply goes to /me/messages with the recipient and text only."""
     assert _send(Reply(text=TEXT), login="facebook") == Outbound(
         url="https://graph.facebook.com/v25.0/me/messages",
         token=TOKEN,
-        body={
-            "recipient": {"id": IGSID},
-            "messaging_type": "RESPONSE",
-            "message": {"text": TEXT, "metadata": TAG},
-        },
+        body={"recipient": {"id": IGSID}, "message": {"text": TEXT}},
     )
 
 
