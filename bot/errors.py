@@ -96,12 +96,16 @@ class DeliveryError(BotError):
         error_class: ErrorClass,
         ambiguous: bool = False,
         retry_after: float | None = None,
+        sent: bool = False,
+        retry_for: float | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = message  # fixed words and an exception class name, safe for a log line
         self.error_class = error_class
         self.ambiguous = ambiguous  # the request may have reached Meta (timeout/reset after write)
         self.retry_after = retry_after
+        self.sent = sent  # Meta says the message went out although the call failed
+        self.retry_for = retry_for  # seconds after the patient's message it is worth retrying
 
 
 class GraphError(DeliveryError):
@@ -115,11 +119,15 @@ class GraphError(DeliveryError):
         subcode: int | None,
         error_class: ErrorClass,
         retry_after: float | None = None,
+        sent: bool = False,
+        retry_for: float | None = None,
     ) -> None:
         super().__init__(
             f"graph error status={status} code={code} subcode={subcode}",
             error_class=error_class,
             retry_after=retry_after,
+            sent=sent,
+            retry_for=retry_for,
         )
         self.status = status
         self.code = code

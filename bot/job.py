@@ -390,20 +390,26 @@ class Delivery:
             return await self._transport.post(outbound)
         except DeliveryError as error:
             self._metrics.graph_errors.labels(job.channel.value, error.error_class.value).inc()
-            if not error.ambiguous:
+            if not (error.ambiguous or error.sent):
                 await self._store.not_delivered(job.id, owner)
             raise
 
     async def _failed(self, job: Job, owner: str, error: DeliveryError) -> None:
         fields = {"channel": job.channel.value, "job": job.id, **error_fields(error)}
-        if error.ambiguous:
+        if error.sent:
+            # Meta: "the messages are all sent successfully, but the endpoint returns an error".
+            log.warning("send_error_but_sent", **fields)
+            await self._end(job, owner, Outcome.REPLIED)
+        elif error.ambiguous:
             log.warning("send_ambiguous", **fields)
             now = self._clock()
             await self._store.wait_to_settle(job.id, owner, now + self._settle, now)
         elif error.error_class is ErrorClass.ALERT:
             log.error("send_alert", **fields)
             await self._end(job, owner, Outcome.FAILED)
-        elif error.error_class is ErrorClass.PERMANENT:
+        elif error.error_class is ErrorClass.PERMANENT or (
+            error.retry_for is not None and self._clock() - job.received_at > error.retry_for
+        ):
             log.warning("send_failed", **fields)
             await self._end(job, owner, Outcome.FAILED)
         else:

@@ -346,3 +346,32 @@ async def test_delivery_recipient_that_cannot_be_encoded_fails_at_once(
         await service.drain()
         assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
     assert graph.requests == []
+
+
+async def test_delivery_error_after_sending_ends_replied_unresent(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """1/1357046 says the message went out despite the error: replied, and never resent."""
+    clock = Clock()
+    graph.script(Action.error(500, 1, 1357046))
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        clock.advance(200)
+        await service.drain()
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("replied",)]
+    assert len(graph.requests) == 1
+
+
+async def test_delivery_code_2_fails_after_an_hour(settings: Settings, graph: FakeGraph) -> None:
+    """Code 2 is retried while the message is under an hour old, then the job fails."""
+    clock = Clock()
+    graph.decide = lambda _request: Action.error(500, 2)
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("pending",)]
+        clock.advance(3601)
+        await service.drain()
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
+        assert _rows(service, "SELECT COUNT(*) FROM cooldowns") == [(0,)]

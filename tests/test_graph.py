@@ -11,7 +11,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters._meta.errors import TABLE, classify, parse_error_body, retry_after_seconds
+from adapters._meta.errors import (
+    TABLE,
+    classify,
+    parse_error_body,
+    retry_after_seconds,
+    rule_for,
+)
 from adapters._meta.graph import GraphTransport, new_session
 from bot.adapter import Outbound, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
@@ -73,6 +79,11 @@ def test_classify_every_table_row(
     [
         (10, 2018278, P),
         (10, 2534022, P),
+        (10, 2018065, P),
+        (10, 2018108, P),
+        (1, 1357046, P),
+        (1, 99, A),
+        (100, 2534029, A),
         (10, None, A),
         (10, 1357, A),
         (190, None, A),
@@ -135,6 +146,18 @@ def test_classify_without_code_uses_http_status(status: int, expected: ErrorClas
 def test_classify_unknown_code_uses_http_status(status: int, expected: ErrorClass) -> None:
     """A code missing from the table falls back to the status, as if there were none."""
     assert classify(status, 999_999, 424_242) is expected
+
+
+def test_rule_sent_but_error_is_never_resent() -> None:
+    """1/1357046 ("sent successfully, but the endpoint returns an error") means it was sent."""
+    rule = rule_for(400, 1, 1357046)
+    assert (rule.error_class, rule.sent) == (P, True)
+
+
+def test_rule_code_2_is_retried_for_an_hour_only() -> None:
+    """Code 2 is transient, but also what a blocked business gets: retried for one hour."""
+    rule = rule_for(500, 2, None)
+    assert (rule.error_class, rule.retry_for) == (T, 3600.0)
 
 
 def test_classify_table_rows_all_give_a_reason() -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "minimum_wait",
     "parse_error_body",
     "retry_after_seconds",
+    "rule_for",
 ]
 
 T = ErrorClass.TRANSIENT
@@ -46,10 +47,17 @@ A = ErrorClass.ALERT
 
 
 class Rule(NamedTuple):
-    """One row of the table: the class and the reason it was chosen."""
+    """One row of the table: the class, the reason it was chosen, and two facts of some codes.
+
+    ``sent``: Meta says the message went out although the call failed, so the job replied.
+    ``retry_for``: seconds after the patient's message during which the error is retried;
+    after that the job fails.
+    """
 
     error_class: ErrorClass
     reason: str
+    sent: bool = False
+    retry_for: float | None = None
 
 
 _PERMISSION_RANGE: dict[tuple[int | None, int | None], Rule] = {
@@ -65,9 +73,14 @@ TABLE: Mapping[tuple[int | None, int | None], Rule] = {
     # -- windows and recipients: the job can never succeed, nobody needs to act -------------
     (10, 2018278): Rule(P, "Messenger: sent outside the allowed messaging window"),
     (10, 2534022): Rule(P, "Instagram: sent outside the allowed messaging window"),
+    (10, 2018065): Rule(P, "Messenger: sent outside the allowed messaging window"),
+    (10, 2018108): Rule(P, "this person cannot receive messages right now"),
     (None, 2018278): Rule(P, "messaging window closed, whatever the code"),
     (None, 2534022): Rule(P, "messaging window closed, whatever the code"),
     (100, 2018001): Rule(P, "Messenger: no matching user found"),
+    (1, 1357046): Rule(
+        P, "the messages are all sent successfully, but the endpoint returns an error", sent=True
+    ),
     (None, 2018001): Rule(P, "no matching user found, whatever the code"),
     (551, 1545041): Rule(P, "Messenger: this person isn't available right now"),
     (None, 1545041): Rule(P, "person unavailable (blocked or deactivated), whatever the code"),
@@ -99,6 +112,8 @@ TABLE: Mapping[tuple[int | None, int | None], Rule] = {
     (0, None): Rule(A, "AuthException: authentication failed"),
     (3, None): Rule(A, "capability not allowed for this app: its setup must change"),
     (10, None): Rule(A, "permission denied or not granted"),
+    (1, 99): Rule(A, "missing permissions: the app's access must change"),
+    (100, 2534029): Rule(A, "Instagram: the account is blocked from the messaging API"),
     (190, None): Rule(A, "access token expired or invalid: rotate the token"),
     (368, None): Rule(A, "integrity: temporarily blocked for a policy violation"),
     (130497, None): Rule(A, "WhatsApp integrity: messaging to this country restricted"),
@@ -110,7 +125,11 @@ TABLE: Mapping[tuple[int | None, int | None], Rule] = {
     (131048, None): Rule(A, "WhatsApp: spam rate limit from quality restrictions"),
     # -- Meta's side is briefly unwell: resend with backoff --------------------------------
     (1, None): Rule(T, "unknown error or possible server error"),
-    (2, None): Rule(T, "temporary error or service downtime"),
+    (2, None): Rule(
+        T,
+        "temporary error or downtime; also what a customer who blocked the business gets",
+        retry_for=3600.0,
+    ),
     (99, None): Rule(T, "Messenger: unknown error"),
     (1200, None): Rule(T, "Messenger: temporary send failure"),
     (131000, None): Rule(T, "WhatsApp: something went wrong"),
@@ -137,8 +156,11 @@ MIN_RETRY_WAIT: Mapping[int, float] = {
 _MAX_CODE = 2**31  # Graph codes and subcodes are 32-bit; anything larger is garbage
 
 
-def classify(status: int, code: int | None, subcode: int | None) -> ErrorClass:
-    """The class of a failed send from Meta's HTTP status, error code and subcode."""
+_BY_STATUS = {429: Rule(R, "HTTP 429"), 500: Rule(T, "HTTP 5xx"), 400: Rule(P, "HTTP 4xx")}
+
+
+def rule_for(status: int, code: int | None, subcode: int | None) -> Rule:
+    """The row deciding a failed send, from Meta's HTTP status, error code and subcode."""
     keys: list[tuple[int | None, int | None]] = []
     if subcode is not None:
         keys += [(code, subcode), (None, subcode)]
@@ -147,12 +169,17 @@ def classify(status: int, code: int | None, subcode: int | None) -> ErrorClass:
     for key in keys:
         rule = TABLE.get(key)
         if rule is not None:
-            return rule.error_class
+            return rule
     if status == 429:
-        return ErrorClass.RATE_LIMITED
+        return _BY_STATUS[429]
     if 500 <= status <= 599:
-        return ErrorClass.TRANSIENT
-    return ErrorClass.PERMANENT
+        return _BY_STATUS[500]
+    return _BY_STATUS[400]
+
+
+def classify(status: int, code: int | None, subcode: int | None) -> ErrorClass:
+    """The class of a failed send from Meta's HTTP status, error code and subcode."""
+    return rule_for(status, code, subcode).error_class
 
 
 def minimum_wait(code: int | None) -> float:

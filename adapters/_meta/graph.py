@@ -25,7 +25,7 @@ from typing import Self
 
 import aiohttp
 
-from adapters._meta.errors import classify, minimum_wait, parse_error_body, retry_after_seconds
+from adapters._meta.errors import minimum_wait, parse_error_body, retry_after_seconds, rule_for
 from bot.adapter import Outbound, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
 
@@ -185,10 +185,13 @@ class GraphTransport:
         floor = minimum_wait(code)
         if floor and (retry_after is None or retry_after < floor):
             retry_after = floor
+        rule = rule_for(status, code, subcode)
         raise GraphError(
             status=status,
             code=code,
             subcode=subcode,
-            error_class=classify(status, code, subcode),
+            error_class=rule.error_class,
             retry_after=retry_after,
+            sent=rule.sent,
+            retry_for=rule.retry_for,
         )
