@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import assert_never
 
+from bot.errors import ErrorClass
+
 __all__ = [
     "Channel",
     "ContactKind",
@@ -97,13 +99,24 @@ class Echo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusUpdate:
-    """A WhatsApp status of a message the business sent; settles an ambiguous send by tag."""
+    """A WhatsApp status of a message the business sent; its tag names the reply job.
+
+    A ``failed`` status carries Meta's first error code and the class it falls in, so an
+    account-level problem that only statuses report raises the alert a send error would.
+    """
 
     channel: Channel
     account_id: str
     status: str  # sent / delivered / read / failed / played
     tag: str | None = field(default=None, repr=False)  # biz_opaque_callback_data
     timestamp: float
+    error_code: int | None = None
+    error_class: ErrorClass | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Meta reports the message was not delivered."""
+        return self.status == "failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from bot.errors import StoreConflict, StoreUnavailable
+from bot.errors import ErrorClass, StoreConflict, StoreUnavailable
 from bot.events import (
     Channel,
     ContactKind,
@@ -108,9 +108,10 @@ class PreparedEcho:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreparedStatus:
-    """A WhatsApp status that may settle an ambiguous send."""
+    """A WhatsApp status naming one of our jobs: it reached the patient, or it failed."""
 
     tag: str | None = field(repr=False)
+    failed: bool = False
 
 
 Prepared = PreparedPatient | PreparedEcho | PreparedStatus
@@ -147,6 +148,8 @@ class PreparedWebhook:
     work: list[Prepared] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     decided: list[tuple[str, Decision]] = field(default_factory=list)
+    # Failed statuses for our account whose error only a person can fix (the code of each).
+    alerts: list[int | None] = field(default_factory=list)
 
     def add(self, event: Event, item: Prepared) -> None:
         """Queue ``item``, made from ``event``, for the store."""
@@ -163,9 +166,12 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
     prepared = PreparedWebhook()
     for event in events:
         if isinstance(event, StatusUpdate):
+            ours = policy.accounts.get(event.channel) == event.account_id
+            if ours and event.error_class is ErrorClass.ALERT:
+                prepared.alerts.append(event.error_code)
             tag = our_tag(event.tag)
-            if policy.accounts.get(event.channel) == event.account_id and tag:
-                prepared.add(event, PreparedStatus(tag=tag))
+            if ours and tag:
+                prepared.add(event, PreparedStatus(tag=tag, failed=event.failed))
             else:
                 prepared.decide(event, Decision.STATUS)
             continue
@@ -315,7 +321,8 @@ async def apply(
             decisions.append(await _echo(ctx, item))
         else:
             if item.tag is not None:
-                await tx.settle_tag(item.tag, now)
+                settle = tx.fail_tag if item.failed else tx.settle_tag
+                await settle(item.tag, now)
             decisions.append(Decision.STATUS)
     return decisions
 

@@ -10,8 +10,9 @@ Beside ``state`` the row keeps three facts about sending:
 
 - ``send_started_at``: when the latest attempt went on the wire;
 - ``resent``: the one resend after an ambiguous send is, or was, on the wire;
-- ``settled``: Meta reported a message carrying the job's tag (a status, or an echo), so a
-  reply reached the patient and the job never goes on the wire again.
+- ``settled``: Meta reported a message carrying the job's tag (a status, or an echo), so
+  the job never goes on the wire again: the reply reached the patient, or, with
+  ``delivery_failed``, a ``failed`` status says it never will.
 
 ::
 
@@ -31,12 +32,14 @@ Beside ``state`` the row keeps three facts about sending:
 
     end:    PENDING, SENDING or AMBIGUOUS ──► DONE, with an outcome: replied, dry_run, failed,
             stale, or ambiguous (a resend went out, or a resend's answer was lost as well)
-    settle: any state (ingest; a status or echo named the job): an ambiguous job is due now
+    settle: any state (ingest; a status or echo named the job): an ambiguous job is due now;
+            a failed status settles it as failed, and turns a job that ended replied to failed
     defer:  back in the queue later; a job found SENDING is treated as AMBIGUOUS
 
 What happens to a claimed job is decided in one place, :func:`next_step`:
 
-1. settled: end ``replied`` (``ambiguous`` if a resend went out);
+1. settled: end ``failed`` if a status said so, else ``replied`` (``ambiguous`` if a resend
+   went out);
 2. SENDING or AMBIGUOUS: inside the settle window, wait for a status; after it, resend once,
    or end ``ambiguous`` if the resend has been made (never a third send);
 3. older than ``REPLY_MAX_AGE_HOURS``: end ``stale``;
@@ -154,6 +157,7 @@ class Job:
     send_started_at: float | None
     settled: bool
     resent: bool
+    delivery_failed: bool = False
 
 
 class JobStore(Protocol):
@@ -235,6 +239,8 @@ Step = Send | WaitToSettle | End
 def next_step(job: Job, now: float, *, settle_window: float, max_age: float) -> Step:
     """What a claimed job does next (the rules in the module docstring, in order)."""
     if job.settled:
+        if job.delivery_failed:
+            return End(Outcome.FAILED)
         return End(Outcome.AMBIGUOUS if job.resent else Outcome.REPLIED)
     resend = job.state in (JobState.SENDING, JobState.AMBIGUOUS)
     if resend:

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from bot.adapter import Platform
-from bot.errors import PayloadError, SignatureError, StoreUnavailable
+from bot.errors import ErrorClass, PayloadError, SignatureError, StoreUnavailable
 from bot.events import Channel
 from bot.ingest import Decision, GroupCommit, IngestPolicy, prepare
 from bot.metrics import Metrics
@@ -121,6 +121,10 @@ class Webhooks:
             self._metrics.count_event(channel.value, "parse_error", Decision.SKIPPED.value)
             return WebhookResult(200, channel, {"reason": "parse_error"})
         prepared = prepare(events, self._policy, self._keyring)
+        for code in prepared.alerts:
+            # The account-level errors Meta reports only in statuses: the same alert as a send's.
+            log.error("send_alert", channel=channel.value, error_class="alert", code=code)
+            self._metrics.graph_errors.labels(channel.value, ErrorClass.ALERT.value).inc()
         decisions: list[Decision] = []
         if prepared.work:
             try:

@@ -110,6 +110,7 @@ REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
         "send_started_at": "when the last send began",
         "settled": "a status or echo confirmed an ambiguous send",
         "resent": "the one ambiguous resend happened",
+        "delivery_failed": "a failed status said the reply never reached the patient",
         "outcome": "how the job ended",
         "finished_at": "when it ended (kept 8 days)",
     },

@@ -27,7 +27,8 @@ def _rows(service: Service, sql: str) -> list[tuple[Any, ...]]:
     return store.db.execute(sql).fetchall()
 
 
-def _whatsapp_status(tag: str, status: str = "sent") -> dict[str, Any]:
+def _whatsapp_status(tag: str, status: str = "sent", code: int | None = None) -> dict[str, Any]:
+    errors = [] if code is None else [{"code": code, "title": "failed"}]
     return {
         "object": "whatsapp_business_account",
         "entry": [
@@ -49,6 +50,7 @@ def _whatsapp_status(tag: str, status: str = "sent") -> dict[str, Any]:
                                     "timestamp": str(int(FIXTURE_TIME)),
                                     "recipient_id": "447700900123",
                                     "biz_opaque_callback_data": tag,
+                                    **({"errors": errors} if errors else {}),
                                 }
                             ],
                         },
@@ -375,3 +377,48 @@ async def test_delivery_code_2_fails_after_an_hour(settings: Settings, graph: Fa
         await service.drain()
         assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
         assert _rows(service, "SELECT COUNT(*) FROM cooldowns") == [(0,)]
+
+
+async def test_delivery_failed_status_after_reply_fails_the_record_and_frees_the_contact(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A reply Meta later reports failed: the record says failed, the next message is answered."""
+    second = fixture_bytes("whatsapp", "text").replace(b"MDAwMDEA", b"MDAwMDIA")
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        tag = graph.requests[0].json["biz_opaque_callback_data"]
+        await service.post(_whatsapp_status(tag, "failed", 131026))
+        await service.post(second)
+        await service.drain()
+        outcomes = _rows(service, "SELECT outcome FROM contact_log ORDER BY id")
+    assert outcomes == [("failed",), ("replied",)]
+    assert len(graph.requests) == 2
+
+
+async def test_delivery_failed_status_of_an_ambiguous_send_ends_it_failed_unresent(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A send whose answer was lost and then reported failed ends failed, not resent."""
+    clock = Clock()
+    graph.script(Action.reset())
+    async with running_service(settings, clock) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        tag = graph.requests[0].json["biz_opaque_callback_data"]
+        await service.post(_whatsapp_status(tag, "failed", 131026))
+        clock.advance(200)
+        await service.drain()
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
+        assert _rows(service, "SELECT COUNT(*) FROM cooldowns") == [(0,)]
+    assert len(graph.requests) == 1
+
+
+async def test_delivery_account_error_in_a_status_raises_the_alert(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """131031 (account locked) only arrives in statuses: it counts an alert like a send's."""
+    async with running_service(settings) as service:
+        await service.post(_whatsapp_status("pb-019b79a2a1c0a1b2c3d4e5f6", "failed", 131031))
+        metrics = await (await service.client.get("/metrics")).text()
+    assert 'practice_bot_graph_errors_total{channel="whatsapp",class="alert"} 1.0' in metrics

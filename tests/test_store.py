@@ -232,6 +232,42 @@ async def test_settle_tag_brings_ambiguous_job_forward(subject: StoreUnderTest) 
     assert (settled.state, settled.settled) == (JobState.AMBIGUOUS, True)
 
 
+async def test_fail_tag_of_a_live_job_settles_it_as_failed(subject: StoreUnderTest) -> None:
+    """A failed status for a job not yet ended: it never sends again and ends failed."""
+    await _queue(subject.store, "t1")
+    job = await _claim_one(subject.store, "w1", lease=600)
+    await subject.store.begin_send(job.id, "w1", NOW)
+    async with subject.store.transaction() as tx:
+        assert await tx.fail_tag("t1", NOW + 1) is True
+    again = await _claim_one(subject.store, "w2", NOW + 1)
+    assert (again.settled, again.delivery_failed) == (True, True)
+    assert await subject.store.begin_send(again.id, "w2", NOW + 2) is False
+
+
+async def test_fail_tag_of_a_replied_job_fails_its_record_and_frees_its_claim(
+    subject: StoreUnderTest,
+) -> None:
+    """A failed status after the job ended replied: the record says failed, the claim goes."""
+    await _reply_then_end(subject.store, Outcome.REPLIED)
+    async with subject.store.transaction() as tx:
+        assert await tx.fail_tag("t1", NOW + 2) is True
+    assert await subject.rows("SELECT outcome FROM contact_log") == [("failed",)]
+    assert await subject.rows("SELECT outcome FROM reply_jobs") == [("failed",)]
+    assert await _claim_cooldown(subject.store, "c1", NOW + 3, NOW + 3 - HOUR, "t2")
+
+
+@pytest.mark.parametrize("outcome", [Outcome.FAILED, Outcome.AMBIGUOUS, Outcome.DRY_RUN])
+async def test_fail_tag_leaves_other_endings_alone(
+    subject: StoreUnderTest, outcome: Outcome
+) -> None:
+    """Only a job that ended replied is turned to failed; other endings stay as they are."""
+    await _reply_then_end(subject.store, outcome)
+    async with subject.store.transaction() as tx:
+        assert await tx.fail_tag("t1", NOW + 2) is False
+        assert await tx.fail_tag("t-unknown", NOW + 2) is False
+    assert await subject.rows("SELECT outcome FROM contact_log") == [(outcome.value,)]
+
+
 async def test_settle_recent_send_matches_recent_send_only(subject: StoreUnderTest) -> None:
     """Only a send to that contact begun at or after ``since`` is settled."""
     await _queue(subject.store, "t1")
@@ -858,6 +894,7 @@ EXPECTED_COLUMNS = {
             "resent",
             "outcome",
             "finished_at",
+            "delivery_failed",
         )
     ),
     ("sent_messages", "key"),

@@ -33,6 +33,7 @@ __all__ = [
     "MIN_RETRY_WAIT",
     "TABLE",
     "Rule",
+    "as_code",
     "classify",
     "minimum_wait",
     "parse_error_body",
@@ -189,7 +190,8 @@ def minimum_wait(code: int | None) -> float:
     return MIN_RETRY_WAIT.get(code, 0.0)
 
 
-def _as_code(value: object) -> int | None:
+def as_code(value: object) -> int | None:
+    """A Graph error code or subcode, sent as a number or a string of digits; else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -216,7 +218,7 @@ def parse_error_body(raw: bytes) -> tuple[int | None, int | None]:
     error = decoded.get("error")
     if not isinstance(error, dict):
         return None, None
-    return _as_code(error.get("code")), _as_code(error.get("error_subcode"))
+    return as_code(error.get("code")), as_code(error.get("error_subcode"))
 
 
 def retry_after_seconds(

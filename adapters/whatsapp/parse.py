@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters._meta.errors import as_code, rule_for
 from adapters._meta.wire import (
     SkipKind,
     as_id,
@@ -166,12 +167,16 @@ def _status(raw: Any, context: _Value) -> Event:
     timestamp = seconds_from_unix_string(status.get("timestamp"))
     if timestamp is None or context.account_id is None:
         return context.skipped(SkipKind.MALFORMED)
+    errors = status.get("errors")
+    code = as_code(dig(errors[0], "code")) if isinstance(errors, list) and errors else None
     return StatusUpdate(
         channel=_CHANNEL,
         account_id=context.account_id,
         status=name,
         tag=as_id(status.get("biz_opaque_callback_data")),
         timestamp=timestamp,
+        error_code=code,
+        error_class=rule_for(400, code, None).error_class if code is not None else None,
     )
 
 

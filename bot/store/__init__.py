@@ -72,6 +72,14 @@ class IngestTx(Protocol):
         """A status or echo carried this job tag: it reached Meta. True if the tag is ours."""
         ...
 
+    async def fail_tag(self, tag: str, now: float) -> bool:
+        """A failed status carried this job tag: the reply never reached the patient.
+
+        A job not yet ended ends failed without another send; one that ended replied has
+        its contact record turned to failed and its cooldown claim released.
+        """
+        ...
+
     async def settle_recent_send(
         self, channel: Channel, contact: str, since: float, now: float
     ) -> bool:

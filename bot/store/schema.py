@@ -80,6 +80,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "WHERE send_started_at IS NOT NULL",
         "DROP INDEX IF EXISTS contact_log_person",
     ),
+    # 3. A status can report that a reply failed to reach the patient after all.
+    ("ALTER TABLE reply_jobs ADD COLUMN delivery_failed {bool} NOT NULL DEFAULT FALSE",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -92,7 +94,7 @@ class Row(Protocol):
 
 JOB_COLUMNS = (
     "id, tag, channel, contact, contact_kind, recipient, contact_log_id, received_at, state, "
-    "attempts, send_started_at, settled, resent"
+    "attempts, send_started_at, settled, resent, delivery_failed"
 )
 
 
@@ -112,4 +114,5 @@ def job_from_row(row: Row) -> Job:
         send_started_at=row[10],
         settled=bool(row[11]),
         resent=bool(row[12]),
+        delivery_failed=bool(row[13]),
     )

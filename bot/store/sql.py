@@ -109,6 +109,23 @@ class Statements:
         "due_at = CASE WHEN state = 'ambiguous' THEN {least}(due_at, ?) ELSE due_at END "
         "WHERE tag = ?"
     )
+    # A failed status: a live job will end failed; a job that ended replied did not reply.
+    fail_live_job: str = (
+        "UPDATE reply_jobs SET settled = TRUE, delivery_failed = TRUE, "
+        "due_at = CASE WHEN state = 'ambiguous' THEN {least}(due_at, ?) ELSE due_at END "
+        "WHERE tag = ? AND state <> 'done'"
+    )
+    fail_replied_job: str = (
+        "UPDATE reply_jobs SET outcome = 'failed', delivery_failed = TRUE "
+        "WHERE tag = ? AND state = 'done' AND outcome = 'replied' "
+        "RETURNING contact_log_id, channel, contact, created_at"
+    )
+    fail_contact: str = "UPDATE contact_log SET outcome = 'failed' WHERE id = ?"
+    # The claim a job's ingest made is the cooldown row stamped with the job's creation time.
+    release_claim: str = (
+        "DELETE FROM cooldowns "
+        "WHERE channel = ? AND contact = ? AND job_tag IS NULL AND claimed_at = ?"
+    )
     settle_recent_send: str = (
         "UPDATE reply_jobs SET settled = TRUE, "
         "due_at = CASE WHEN state = 'ambiguous' THEN {least}(due_at, ?) ELSE due_at END "
@@ -303,6 +320,16 @@ class SqlIngestTx:
 
     async def settle_tag(self, tag: str, now: float) -> bool:
         return await self._ex.execute(self._sql.settle_tag, (now, tag)) > 0
+
+    async def fail_tag(self, tag: str, now: float) -> bool:
+        if await self._ex.execute(self._sql.fail_live_job, (now, tag)):
+            return True
+        rows = await self._ex.fetch(self._sql.fail_replied_job, (tag,))
+        for row in rows:  # contact_log_id, channel, contact, created_at
+            if row[0] is not None:
+                await self._ex.execute(self._sql.fail_contact, (row[0],))
+            await self._ex.execute(self._sql.release_claim, (row[1], row[2], row[3]))
+        return bool(rows)
 
     async def settle_recent_send(
         self, channel: Channel, contact: str, since: float, now: float

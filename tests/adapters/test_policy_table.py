@@ -61,6 +61,7 @@ POLICY: dict[tuple[str, str], list[Row]] = {
     ("whatsapp", "unknown_field"): [(Skipped, "unknown", None)],
     ("whatsapp", "status_sent"): [(StatusUpdate, "sent", None)],
     ("whatsapp", "status_failed"): [(StatusUpdate, "failed", None)],
+    ("whatsapp", "status_failed_account_locked"): [(StatusUpdate, "failed", None)],
     ("whatsapp", "smb_message_echoes"): [(Echo, "smb_echo", WA)],
     ("whatsapp", "batch"): [
         (PatientEvent, MESSAGE, WA),

@@ -9,6 +9,7 @@ import pytest
 from adapters._meta.wire import SkipKind
 from adapters.whatsapp import ADAPTER
 from bot.adapter import Outbound, SendConfig
+from bot.errors import ErrorClass
 from bot.events import (
     Channel,
     ContactKind,
@@ -382,3 +383,17 @@ def test_parse_interactive_answers_from_patients_get_replies(kind: str) -> None:
     _message(payload)["interactive"] = {"type": kind}
     [event] = ADAPTER.parse(payload)
     assert isinstance(event, PatientEvent)
+
+
+def test_parse_failed_status_carries_its_first_error_code_and_class() -> None:
+    """A failed status keeps Meta's first error code and its class, numbers only."""
+    [event] = ADAPTER.parse(fixture_json("whatsapp", "status_failed_account_locked"))
+    assert isinstance(event, StatusUpdate)
+    assert (event.failed, event.error_code, event.error_class) == (True, 131031, ErrorClass.ALERT)
+
+
+def test_parse_delivered_status_has_no_error() -> None:
+    """A status without errors carries no code and no class."""
+    [event] = ADAPTER.parse(fixture_json("whatsapp", "status_sent"))
+    assert isinstance(event, StatusUpdate)
+    assert (event.failed, event.error_code, event.error_class) == (False, None, None)
