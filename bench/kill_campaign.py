@@ -92,11 +92,14 @@ class Faults:
     reset: float = 0.05  # read, then reset at once: maybe delivered
     throughput: float = 0.02  # 130429: not delivered
     window_closed: float = 0.01  # 131047: permanent, not delivered, the job ends failed
+    # Of the sends answered 200, the share Meta later reports ``failed`` (131026) in a status:
+    # not delivered, and the job's record must end failed with its cooldown claim released.
+    status_failed: float = 0.0
     hang_seconds: float = 9.0  # > the bot's 8 s socket read timeout: a timeout after write
 
     def __post_init__(self) -> None:
         total = self.server_error + self.hang + self.reset + self.throughput + self.window_closed
-        if total > 1 or min(self.server_error, self.hang, self.reset) < 0:
+        if total > 1 or min(self.server_error, self.hang, self.reset, self.status_failed) < 0:
             raise ValueError("fault probabilities must be >= 0 and sum to at most 1")
 
 
@@ -230,15 +233,17 @@ class Inbound:
                 self.acknowledged.add(message.sender)
 
 
-def status_body(recipient: str, tag: str) -> bytes:
-    """A WhatsApp ``sent`` status webhook for one send, carrying its callback data."""
-    status = {
+def status_body(recipient: str, tag: str, *, failed: bool = False) -> bytes:
+    """A WhatsApp ``sent`` (or ``failed``) status webhook for one send, with its callback data."""
+    status: dict[str, Any] = {
         "id": f"wamid.STATUS{random.getrandbits(64):016x}",
-        "status": "sent",
+        "status": "failed" if failed else "sent",
         "timestamp": str(int(time.time())),
         "recipient_id": recipient,
         "biz_opaque_callback_data": tag,
     }
+    if failed:
+        status["errors"] = [{"code": 131026, "title": "Message undeliverable"}]
     payload = {
         "object": "whatsapp_business_account",
         "entry": [
@@ -275,12 +280,12 @@ class StatusHooks:
         self.delivered = 0
         self.acknowledged_at: dict[str, list[float]] = {}  # tag -> when its statuses got a 2xx
 
-    def schedule(self, recipient: str, tag: str) -> None:
+    def schedule(self, recipient: str, tag: str, *, failed: bool = False) -> None:
         """Queue one status webhook for a send the fake Graph API read."""
         self.queued += 1
         delay = self._rng.uniform(0.05, 1.5)
         task = asyncio.get_running_loop().create_task(
-            self._post(status_body(recipient, tag), delay, tag)
+            self._post(status_body(recipient, tag, failed=failed), delay, tag)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -321,6 +326,7 @@ class GraphFaults:
         self.kinds: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()  # answered 200, or read then reset / hung
         self.permanent: set[str] = set()  # recipients answered 131047
+        self.failed_by_status: set[str] = set()  # recipients whose send a status reported failed
         self.history: dict[str, list[str]] = {}  # recipient -> what each request got, in order
         self.requests_by_tag: dict[str, list[tuple[float, str]]] = {}  # tag -> (read at, fault)
         self.untagged = 0
@@ -348,11 +354,17 @@ class GraphFaults:
             kind, action = "reset_after_read", Action.reset()
         else:
             kind, action = "ok", Action.ok()
+            if self._rng.random() < f.status_failed:
+                kind = "ok_then_status_failed"
         self.kinds[kind] += 1
         self.history.setdefault(recipient, []).append(kind)
         if isinstance(tag, str):
             self.requests_by_tag.setdefault(tag, []).append((time.time(), kind))
-        if action.kind in {"ok", "reset", "hang"}:
+        if kind == "ok_then_status_failed":
+            self.failed_by_status.add(recipient)
+            if isinstance(tag, str) and tag:
+                self._statuses.schedule(recipient, tag, failed=True)
+        elif action.kind in {"ok", "reset", "hang"}:
             self.delivered[recipient] += 1
             if isinstance(tag, str) and tag:
                 self._statuses.schedule(recipient, tag)
@@ -456,6 +468,9 @@ class Figures:
     doubled_outside_ambiguous: int = 0
     stuck: int = 0
     failed_permanent: int = 0
+    failed_by_status: int = 0
+    failed_status_shown_failed: int = 0
+    failed_status_claim_released: int = 0
     failed_other: int = 0
     jobs: int = 0
     job_outcomes: dict[str, int] = field(default_factory=dict)
@@ -505,6 +520,11 @@ class Figures:
             ("5xx answers to signed webhooks == 0", self.webhook_5xx == 0),
             ("4xx answers to signed webhooks == 0", self.webhook_4xx == 0),
             ("one job and one contact record per sender", self._one_each()),
+            (
+                "every send a status reported failed: record failed, claim released",
+                self.failed_status_shown_failed == self.failed_by_status
+                and self.failed_status_claim_released == self.failed_by_status,
+            ),
             ("no send without an inbound message", self.orphan_sends == 0),
             ("PRAGMA integrity_check == ok", self.integrity == "ok"),
             ("every restart came up", self.start_failures == 0 and not self.broken),
@@ -550,10 +570,15 @@ def analyse(
             "SELECT id, tag, created_at, send_started_at, finished_at, outcome FROM reply_jobs "
             "WHERE resent = 1 OR outcome = 'ambiguous' ORDER BY id"
         ).fetchall()
-        records = Counter(
-            row[0]
-            for row in db.execute("SELECT pseudonym FROM contact_log WHERE channel = 'whatsapp'")
-        )
+        record_outcomes: dict[str, list[str]] = {}
+        for pseudonym, record_outcome in db.execute(
+            "SELECT pseudonym, outcome FROM contact_log WHERE channel = 'whatsapp'"
+        ):
+            record_outcomes.setdefault(pseudonym, []).append(record_outcome)
+        records = Counter({p: len(o) for p, o in record_outcomes.items()})
+        claimed = {
+            row[0] for row in db.execute("SELECT contact FROM cooldowns WHERE channel = 'whatsapp'")
+        }
     finally:
         db.close()
 
@@ -595,11 +620,16 @@ def analyse(
         if records.get(pseudonym, 0) != 1:
             figures.contact_rows_not_one += 1
         failed = any(r.outcome == "failed" for r in rows)
-        permanent = failed and sender in graph.permanent
+        if sender in graph.failed_by_status:
+            figures.failed_by_status += 1
+            figures.failed_status_shown_failed += record_outcomes.get(pseudonym) == ["failed"]
+            figures.failed_status_claim_released += pseudonym not in claimed
+        expected = sender in graph.permanent or sender in graph.failed_by_status
+        permanent = failed and expected
         if failed:
-            if permanent:
+            if sender in graph.permanent:
                 figures.failed_permanent += 1
-            else:
+            elif sender not in graph.failed_by_status:
                 figures.failed_other += 1
                 example("failed_without_131047", rows)
         if any(r.outcome == "ambiguous" for r in rows):
@@ -790,6 +820,8 @@ def report(figures: Figures, config: CampaignConfig) -> list[str]:
         f"DOUBLED OUTSIDE AMBIGUOUS  {f.doubled_outside_ambiguous}  (target 0)",
         f"STUCK                      {f.stuck}  (jobs not done after the drain; target 0)",
         f"failed by 131047           {f.failed_permanent}; failed otherwise: {f.failed_other}",
+        f"failed by status           {f.failed_by_status}  (records failed: "
+        f"{f.failed_status_shown_failed}, claims released: {f.failed_status_claim_released})",
         f"5xx to signed webhooks     {f.webhook_5xx}  (target 0); 4xx: {f.webhook_4xx}; "
         f"connection errors: {f.connection_errors}; timeouts: {f.webhook_timeouts}; "
         f"gave up: {f.gave_up}",
@@ -835,6 +867,7 @@ def _config(args: argparse.Namespace) -> CampaignConfig:
         reset=args.p_reset,
         throughput=args.p_130429,
         window_closed=args.p_131047,
+        status_failed=args.p_status_failed,
         hang_seconds=args.hang_seconds,
     )
     return CampaignConfig(
@@ -876,6 +909,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--p-130429", type=float, default=0.02)
     parser.add_argument("--p-131047", type=float, default=0.01)
     parser.add_argument("--hang-seconds", type=float, default=9.0)
+    parser.add_argument(
+        "--p-status-failed",
+        type=float,
+        default=0.0,
+        help="of the sends answered 200, the share later reported failed by a status",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="keep the store here")
     parser.add_argument("--keep", action="store_true", help="keep the temp data directory")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
