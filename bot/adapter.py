@@ -30,7 +30,18 @@ __all__ = [
     "SendResult",
     "TextLimit",
     "Transport",
+    "utf16_length",
 ]
+
+
+def utf16_length(text: str) -> int:
+    """Characters as Meta's limits count them: UTF-16 code units, so an emoji counts two.
+
+    Meta does not say how it counts its "characters"; servers written in JavaScript or Java
+    count code units, and that count is never below the number of code points, so a text
+    measured this way is never refused for its length.
+    """
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +54,14 @@ class TextLimit:
 
     def measure(self, text: str) -> int:
         """Length of ``text`` in this channel's unit (Instagram counts UTF-8 bytes)."""
-        return len(text.encode()) if self.unit == "bytes" else len(text)
+        return len(text.encode()) if self.unit == "bytes" else utf16_length(text)
+
+    @property
+    def counting(self) -> str:
+        """How the unit counts, in a practice manager's words."""
+        if self.unit == "bytes":
+            return "letters such as é count double and an emoji four times"
+        return "an emoji counts as two characters"
 
 
 @dataclass(frozen=True, slots=True)

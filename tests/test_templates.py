@@ -415,7 +415,7 @@ def test_check_whatsapp_limit_boundary(tmp_path: Path) -> None:
     assert _errors(directory) == [
         f"{directory / 'reply.txt'}:1:1: too long for WhatsApp: 4097 characters when sent "
         "(with the longest next-opening date), the limit is 4096; shorten it, or add "
-        "reply.whatsapp.txt with a shorter text for WhatsApp"
+        "reply.whatsapp.txt with a shorter text for WhatsApp (an emoji counts as two characters)"
     ]
 
 
@@ -428,7 +428,7 @@ def test_check_messenger_limit_in_override(tmp_path: Path) -> None:
     assert errors[0].startswith(
         f"{directory / 'closed.messenger.txt'}:1:1: too long for Messenger: 2017 characters"
     )
-    assert errors[0].endswith("the limit is 2000; shorten it")
+    assert errors[0].endswith("the limit is 2000; shorten it (an emoji counts as two characters)")
 
 
 def test_check_instagram_limit_counts_bytes(tmp_path: Path) -> None:
@@ -438,6 +438,23 @@ def test_check_instagram_limit_counts_bytes(tmp_path: Path) -> None:
     assert len(errors) == 1
     assert "too long for Instagram: 1217 bytes" in errors[0]
     assert "add reply.instagram.txt with a shorter text for Instagram" in errors[0]
+
+
+def test_check_emoji_counts_as_two_characters(tmp_path: Path) -> None:
+    """An emoji is two of Meta's characters: 1,000 emoji and a phone line are over 2,000."""
+    directory = _folder(tmp_path)
+    _write(directory, "reply.messenger.txt", "{phone}\n" + "\U0001f600" * 1000)
+    errors = _errors(directory)
+    assert len(errors) == 1
+    assert "too long for Messenger: 2017 characters" in errors[0]
+
+
+def test_check_instagram_limit_says_how_bytes_count(tmp_path: Path) -> None:
+    """The Instagram length problem explains the unit in a manager's words."""
+    directory = _folder(tmp_path, reply="{phone}\n" + "\u00e9" * 600)
+    assert _errors(directory)[0].endswith(
+        "(letters such as é count double and an emoji four times)"
+    )
 
 
 def test_check_instagram_override_fixes_length(tmp_path: Path) -> None:

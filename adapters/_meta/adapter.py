@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.adapter import Button, Outbound, SendConfig, TextLimit
+from bot.adapter import Button, Outbound, SendConfig, TextLimit, utf16_length
 from bot.events import Channel, ContactKind, Event
 from bot.replies import Reply
 
@@ -26,7 +26,7 @@ BUTTON_TITLE_LIMIT = 20  # WhatsApp display_text and Messenger button titles
 
 def fits_button_form(reply: Reply, text_limit: int) -> bool:
     """A reply goes with buttons when there is a booking link and its text fits the form."""
-    return bool(reply.booking_url) and len(reply.text) <= text_limit
+    return bool(reply.booking_url) and utf16_length(reply.text) <= text_limit
 
 
 class BuildSend(Protocol):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bot.adapter import Adapter
+from bot.adapter import Adapter, utf16_length
 from bot.events import Channel
 from bot.hours import LONGEST_NEXT_OPENING, Schedule, format_next_opening
 from bot.replies import Reply
@@ -284,7 +284,8 @@ def _length_checks(
             1,
             1,
             f"too long for {limit.label}: {size} {limit.unit} when sent "
-            f"(with the longest next-opening date), the limit is {limit.limit}; {advice}",
+            f"(with the longest next-opening date), the limit is {limit.limit}; {advice} "
+            f"({limit.counting})",
         )
         return [problem], []
     reply = Reply(text=text, booking_url=practice.booking_url, phone=practice.phone)
@@ -292,7 +293,7 @@ def _length_checks(
     if not short or adapter.buttons(reply):
         return [], []
     return [], [
-        f"{template.path}: on {limit.label} this text is {len(text)} characters, over the "
+        f"{template.path}: on {limit.label} this text is {utf16_length(text)} characters, over the "
         f"{adapter.button_text_limit} that fit with a '{short[0].title}' button, so "
         f"{limit.label} patients get plain text without the button"
     ]

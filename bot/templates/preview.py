@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.adapter import Adapter
+from bot.adapter import Adapter, utf16_length
 from bot.events import Channel
 from bot.hours import DAY_NAMES, MONTH_NAMES, format_next_opening
 from bot.replies import Reply
@@ -19,8 +19,8 @@ def _plain_reason(adapter: Adapter, reply: Reply) -> str:
     if not reply.booking_url:
         return "PRACTICE_BOOKING_URL is not set"
     return (
-        f"the text is {len(reply.text)} characters, over the {adapter.button_text_limit} "
-        "that fit with buttons"
+        f"the text is {utf16_length(reply.text)} characters, over the "
+        f"{adapter.button_text_limit} that fit with buttons"
     )
 
 
@@ -55,7 +55,8 @@ def preview(templates: TemplateSet, channel: Channel | None, at: datetime) -> st
         rule = "=" * 8
         blocks.append(
             f"{rule} {limit.label}: from {reply.source}, "
-            f"{limit.measure(reply.text)} of {limit.limit} {limit.unit} {rule}\n"
+            f"{limit.measure(reply.text)} of {limit.limit} {limit.unit} "
+            f"({limit.counting}) {rule}\n"
             f"{reply.text}\n"
             f"{'-' * 8} {_buttons_text(adapter, reply)}"
         )

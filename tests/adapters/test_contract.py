@@ -354,3 +354,13 @@ def test_parse_mutated_fixture_never_raises(
     payload = _replace_at(fixture_json(channel, case), path, replacement)
     events = REGISTRY.adapters[Channel(channel)].parse(payload)
     assert all("CANARY" not in str(value) for event in events for value in _field_values(event))
+
+
+@pytest.mark.parametrize(("channel", "emoji"), [(Channel.WHATSAPP, 512), (Channel.MESSENGER, 320)])
+def test_buttons_count_an_emoji_as_two_characters(channel: Channel, emoji: int) -> None:
+    """An emoji is two of Meta's characters: exactly the button form's limit, then one over."""
+    adapter = REGISTRY.adapters[channel]
+    fits = Reply(text="\U0001f600" * emoji, booking_url=BOOKING, phone="+441234")
+    over = Reply(text=fits.text + "x", booking_url=BOOKING, phone="+441234")
+    assert adapter.buttons(fits)
+    assert not adapter.buttons(over)
