@@ -30,6 +30,7 @@ __all__ = [
     "SendResult",
     "TextLimit",
     "Transport",
+    "Usage",
     "utf16_length",
 ]
 
@@ -96,6 +97,18 @@ class Outbound:
 
 
 @dataclass(frozen=True, slots=True)
+class Usage:
+    """How much of the rate limit a channel has used, as Graph reports it with each answer.
+
+    ``percent``: the highest share of any limit in use (100 or more: throttled);
+    ``regain_after``: seconds until Meta lets the channel send again (0: not blocked).
+    """
+
+    percent: float
+    regain_after: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
     """Meta accepted the send; ``message_id`` (``wamid…`` / ``m_…``) when its answer had one.
 
@@ -103,10 +116,11 @@ class SendResult:
     """
 
     message_id: str | None
+    usage: Usage | None = None
 
     def __repr__(self) -> str:
         shown = "None" if self.message_id is None else "'…'"
-        return f"SendResult(message_id={shown})"
+        return f"SendResult(message_id={shown}, usage={self.usage!r})"
 
 
 class Adapter(Protocol):

@@ -38,7 +38,7 @@ from bot.settings import Settings
 from bot.store import Store, open_store
 from bot.templates import LiveTemplates
 from bot.webhook import WebhookResult, Webhooks
-from bot.worker import ReplyWorker, WorkerConfig
+from bot.worker import Pacer, ReplyWorker, WorkerConfig
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -261,6 +261,14 @@ def create_app(
         await cancel(task)
 
     async def worker_ctx(_: web.Application) -> AsyncIterator[None]:
+        pacer = Pacer(
+            {
+                Channel.WHATSAPP: settings.whatsapp_sends_per_second,
+                Channel.MESSENGER: MESSENGER_RATE,
+                Channel.INSTAGRAM: MESSENGER_RATE,
+            },
+            metrics,
+        )
         async with platform.open_transport() as transport:
             delivery = Delivery(
                 store=rt.store,
@@ -273,16 +281,13 @@ def create_app(
                 max_age=settings.reply_max_age_hours * 3600,
                 retry=retry_policy if retry_policy is not None else RetryPolicy(),
                 clock=clock,
+                on_usage=pacer.observe,
             )
             rt.worker = ReplyWorker(
                 store=rt.store,
                 run=delivery.run,
                 metrics=metrics,
-                rates={
-                    Channel.WHATSAPP: settings.whatsapp_sends_per_second,
-                    Channel.MESSENGER: MESSENGER_RATE,
-                    Channel.INSTAGRAM: MESSENGER_RATE,
-                },
+                pacer=pacer,
                 clock=clock,
                 config=worker,
             )

@@ -17,6 +17,10 @@ messages are built from fixed words, status codes and Meta's numeric error codes
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.adapter import Usage
 
 __all__ = [
     "BotError",
@@ -98,6 +102,7 @@ class DeliveryError(BotError):
         retry_after: float | None = None,
         sent: bool = False,
         retry_for: float | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = message  # fixed words and an exception class name, safe for a log line
@@ -106,6 +111,7 @@ class DeliveryError(BotError):
         self.retry_after = retry_after
         self.sent = sent  # Meta says the message went out although the call failed
         self.retry_for = retry_for  # seconds after the patient's message it is worth retrying
+        self.usage = usage  # the rate-limit usage Meta reported with the answer
 
 
 class GraphError(DeliveryError):
@@ -121,6 +127,7 @@ class GraphError(DeliveryError):
         retry_after: float | None = None,
         sent: bool = False,
         retry_for: float | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(
             f"graph error status={status} code={code} subcode={subcode}",
@@ -128,6 +135,7 @@ class GraphError(DeliveryError):
             retry_after=retry_after,
             sent=sent,
             retry_for=retry_for,
+            usage=usage,
         )
         self.status = status
         self.code = code

@@ -66,7 +66,7 @@ from typing import Protocol
 import structlog
 from cryptography.exceptions import InvalidTag
 
-from bot.adapter import Adapter, Outbound, SendConfig, SendResult, Transport
+from bot.adapter import Adapter, Outbound, SendConfig, SendResult, Transport, Usage
 from bot.errors import DeliveryError, ErrorClass, StoreUnavailable
 from bot.events import Channel, ContactKind, Outcome
 from bot.metrics import Metrics
@@ -286,7 +286,9 @@ class Delivery:
         clock: Callable[[], float] = time.time,
         settle_window: float = SETTLE_WINDOW,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_usage: Callable[[Channel, Usage], None] | None = None,
     ) -> None:
+        """``on_usage`` hears the rate-limit usage each Graph answer reports (the pace)."""
         self._store = store
         self._transport = transport
         self._adapters = adapters
@@ -299,6 +301,7 @@ class Delivery:
         self._clock = clock
         self._settle = settle_window
         self._sleep = sleep
+        self._on_usage = on_usage
 
     async def run(self, job: Job, owner: str) -> None:
         """Take ``job`` (leased to ``owner``) to its next transition; never raises."""
@@ -393,12 +396,19 @@ class Delivery:
 
     async def _post(self, job: Job, owner: str, outbound: Outbound) -> SendResult:
         try:
-            return await self._transport.post(outbound)
+            result = await self._transport.post(outbound)
         except DeliveryError as error:
+            self._report_usage(job.channel, error.usage)
             self._metrics.graph_errors.labels(job.channel.value, error.error_class.value).inc()
             if not (error.ambiguous or error.sent):
                 await self._store.not_delivered(job.id, owner)
             raise
+        self._report_usage(job.channel, result.usage)
+        return result
+
+    def _report_usage(self, channel: Channel, usage: Usage | None) -> None:
+        if usage is not None and self._on_usage is not None:
+            self._on_usage(channel, usage)
 
     async def _failed(self, job: Job, owner: str, error: DeliveryError) -> None:
         fields = {"channel": job.channel.value, "job": job.id, **error_fields(error)}

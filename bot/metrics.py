@@ -81,6 +81,12 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        self.graph_usage = Gauge(
+            "practice_bot_graph_usage_percent",
+            "Share of Meta's rate limit in use, as the channel's last Graph answer reported it.",
+            ["channel"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "practice_bot_queue_depth",
             "Reply jobs not yet ended.",

@@ -17,12 +17,13 @@ from typing import Any
 
 import structlog
 
+from bot.adapter import Usage
 from bot.errors import StoreUnavailable
 from bot.events import Channel
 from bot.job import Job, JobStore
 from bot.metrics import Metrics
 
-__all__ = ["ReplyWorker", "TokenBucket", "WorkerConfig"]
+__all__ = ["Pacer", "ReplyWorker", "TokenBucket", "WorkerConfig", "pace_factor"]
 
 log = structlog.get_logger("bot.worker")
 
@@ -42,18 +43,26 @@ class TokenBucket:
     """Meta's per-number throughput as a bucket: ``rate`` sends per second, bursts of one second.
 
     The worker claims only as many jobs as the bucket holds tokens, so a job is never leased
-    while it waits for its turn, and a restart finds unsent jobs free to claim.
+    while it waits for its turn, and a restart finds unsent jobs free to claim. The rate can
+    be lowered and the bucket paused while Meta reports the channel near or over its limit.
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.base_rate = rate
         self.rate = rate
         self.capacity = max(1.0, rate)
+        self._clock = clock
         self._tokens = self.capacity
-        self._updated = time.monotonic()
+        self._updated = clock()
+        self._paused_until = 0.0
 
     def _refill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        now = self._clock()
+        if now < self._paused_until:
+            self._tokens = 0.0
+        else:
+            elapsed = now - max(self._updated, self._paused_until)
+            self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
         self._updated = now
 
     def available(self) -> int:
@@ -68,7 +77,54 @@ class TokenBucket:
     def wait(self, count: int = 1) -> float:
         """Seconds until ``count`` tokens are there."""
         self._refill()
-        return 0.0 if self._tokens >= count else (count - self._tokens) / self.rate
+        paused = max(0.0, self._paused_until - self._clock())
+        missing = max(0.0, count - self._tokens)
+        return paused + missing / self.rate
+
+    def pace(self, factor: float, pause: float = 0.0) -> None:
+        """Send at ``factor`` of the base rate, and nothing at all for ``pause`` seconds."""
+        self._refill()
+        self.rate = self.base_rate * factor
+        if pause > 0:
+            self._paused_until = max(self._paused_until, self._clock() + pause)
+
+
+SLOW_FROM = 75.0  # percent of Meta's limit from which a channel slows down
+SLOWEST = 0.1  # the least share of its pace a slowed channel keeps
+
+
+def pace_factor(percent: float) -> float:
+    """The share of its pace a channel keeps at ``percent`` of Meta's limit: all below
+    ``SLOW_FROM``, then less and less, down to ``SLOWEST`` at 100 % and over."""
+    if percent < SLOW_FROM:
+        return 1.0
+    return max(SLOWEST, (100.0 - percent) / (100.0 - SLOW_FROM))
+
+
+class Pacer:
+    """Each channel's pace: its token bucket, slowed or paused by the usage Meta reports.
+
+    One channel's throttling never slows another: each has a bucket of its own.
+    """
+
+    def __init__(
+        self,
+        rates: Mapping[Channel, float],
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.buckets = {channel: TokenBucket(rate, clock) for channel, rate in rates.items()}
+        self._metrics = metrics
+
+    def observe(self, channel: Channel, usage: Usage) -> None:
+        """Graph's answer reported ``usage`` for ``channel``: set its pace from it."""
+        self._metrics.graph_usage.labels(channel.value).set(usage.percent)
+        bucket = self.buckets.get(channel)
+        if bucket is None:
+            return
+        if usage.regain_after > 0:
+            log.warning("channel_paused", channel=channel.value, wait_s=round(usage.regain_after))
+        bucket.pace(pace_factor(usage.percent), usage.regain_after)
 
 
 class ReplyWorker:
@@ -80,7 +136,7 @@ class ReplyWorker:
         store: JobStore,
         run: Callable[[Job, str], Coroutine[Any, Any, None]],
         metrics: Metrics,
-        rates: Mapping[Channel, float],
+        pacer: Pacer,
         clock: Callable[[], float] = time.time,
         config: WorkerConfig | None = None,
     ) -> None:
@@ -89,7 +145,7 @@ class ReplyWorker:
         self._store = store
         self._run_job = run
         self._metrics = metrics
-        self._buckets = {channel: TokenBucket(rate) for channel, rate in rates.items()}
+        self._buckets = pacer.buckets
         self._clock = clock
         config = config if config is not None else WorkerConfig()
         self._lease = config.lease

@@ -422,3 +422,25 @@ async def test_delivery_account_error_in_a_status_raises_the_alert(
         await service.post(_whatsapp_status("pb-019b79a2a1c0a1b2c3d4e5f6", "failed", 131031))
         metrics = await (await service.client.get("/metrics")).text()
     assert 'practice_bot_graph_errors_total{channel="whatsapp",class="alert"} 1.0' in metrics
+
+
+async def test_delivery_throttled_channel_pauses_while_others_send(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """Graph reports WhatsApp throttled for a minute: WhatsApp waits, Messenger still sends."""
+    usage = (
+        '{"109876543210987":[{"type":"whatsapp_business_messaging","call_count":100,'
+        '"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":1}]}'
+    )
+    graph.script(Action.ok(headers={"X-Business-Use-Case-Usage": usage}))
+    second = fixture_bytes("whatsapp", "text").replace(b"900123", b"900124")
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await graph.wait_for_requests(1)
+        await service.post(second.replace(b"MDAwMDEA", b"MDAwMDIA"))
+        await service.post(fixture_bytes("messenger", "text"))
+        await graph.wait_for_requests(2)
+        await asyncio.sleep(0.3)
+        metrics = await (await service.client.get("/metrics")).text()
+    assert [r.node for r in graph.requests] == [PHONE_NUMBER_ID, PAGE_ID]
+    assert 'practice_bot_graph_usage_percent{channel="whatsapp"} 100.0' in metrics

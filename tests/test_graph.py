@@ -17,9 +17,10 @@ from adapters._meta.errors import (
     parse_error_body,
     retry_after_seconds,
     rule_for,
+    usage_from_headers,
 )
 from adapters._meta.graph import GraphTransport, new_session
-from bot.adapter import Outbound, SendResult
+from bot.adapter import Outbound, SendResult, Usage
 from bot.errors import DeliveryError, ErrorClass, GraphError
 from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
 from tests.helpers.sends import PHONE_ID, TOKEN, WA_BODY, closed_port, wa_send
@@ -505,3 +506,66 @@ async def test_fake_graph_wait_for_requests(graph: FakeGraph, transport: GraphTr
     requests = await graph.wait_for_requests(1, within=2)
     await task
     assert len(requests) == 1
+
+
+# -- rate-limit usage headers ------------------------------------------------------------------
+
+BUSINESS_USAGE = (
+    '{"109876543210987":[{"type":"whatsapp_business_messaging","call_count":88,'
+    '"total_cputime":12,"total_time":40,"estimated_time_to_regain_access":0}]}'
+)
+
+
+def test_usage_reads_the_highest_business_use_case_share() -> None:
+    """X-Business-Use-Case-Usage: the highest percentage of any object and field."""
+    usage = usage_from_headers({"X-Business-Use-Case-Usage": BUSINESS_USAGE})
+    assert usage == Usage(percent=88.0, regain_after=0.0)
+
+
+def test_usage_regain_time_is_minutes() -> None:
+    """``estimated_time_to_regain_access`` is in minutes."""
+    header = BUSINESS_USAGE.replace(
+        '"estimated_time_to_regain_access":0', '"estimated_time_to_regain_access":3'
+    )
+    usage = usage_from_headers({"x-business-use-case-usage": header})
+    assert usage is not None
+    assert usage.regain_after == 180.0
+
+
+def test_usage_reads_app_usage() -> None:
+    """X-App-Usage carries the app's own percentages."""
+    usage = usage_from_headers(
+        {"X-App-Usage": '{"call_count":12,"total_time":97,"total_cputime":3}'}
+    )
+    assert usage == Usage(percent=97.0, regain_after=0.0)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "{", "[]", '{"call_count":"90"}', '{"x":[{"call_count":true}]}', "9" * 9000]
+)
+def test_usage_garbage_is_none(value: str) -> None:
+    """Unreadable usage headers are ignored."""
+    assert usage_from_headers({"X-App-Usage": value, "X-Business-Use-Case-Usage": value}) is None
+
+
+async def test_post_success_carries_the_reported_usage(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
+    """A 200 answer's usage headers come back with the result."""
+    graph.script(Action.ok(headers={"X-Business-Use-Case-Usage": BUSINESS_USAGE}))
+    result = await transport.post(wa_send(graph))
+    assert result.usage == Usage(percent=88.0, regain_after=0.0)
+
+
+async def test_post_throttled_waits_the_regain_time_without_retry_after(
+    graph: FakeGraph, transport: GraphTransport
+) -> None:
+    """Throttled with no Retry-After: the regain time Graph reports is the wait."""
+    header = BUSINESS_USAGE.replace('"call_count":88', '"call_count":100').replace(
+        '"estimated_time_to_regain_access":0', '"estimated_time_to_regain_access":2'
+    )
+    graph.script(Action.error(400, 80007, headers={"X-Business-Use-Case-Usage": header}))
+    with pytest.raises(GraphError) as caught:
+        await transport.post(wa_send(graph))
+    assert (caught.value.error_class, caught.value.retry_after) == (R, 120.0)
+    assert caught.value.usage == Usage(percent=100.0, regain_after=120.0)

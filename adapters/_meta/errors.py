@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
+from bot.adapter import Usage
 from bot.errors import ErrorClass
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "parse_error_body",
     "retry_after_seconds",
     "rule_for",
+    "usage_from_headers",
 ]
 
 T = ErrorClass.TRANSIENT
@@ -254,3 +256,48 @@ def retry_after_seconds(
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), cap)
+
+
+_USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage")
+_USAGE_FIELDS = ("call_count", "total_time", "total_cputime")
+_MAX_REGAIN_MINUTES = 24 * 60
+
+
+def usage_from_headers(headers: Mapping[str, str]) -> Usage | None:
+    """The rate-limit usage Graph reports in ``X-Business-Use-Case-Usage`` / ``X-App-Usage``.
+
+    Both carry percentages (``call_count``, ``total_time``, ``total_cputime``); the business
+    use case header nests them per business object and adds
+    ``estimated_time_to_regain_access`` in minutes. ``None`` when neither header is there or
+    readable; unreadable parts are ignored.
+    """
+    percents: list[float] = []
+    regain_minutes: list[float] = []
+    for name, value in headers.items():
+        if name.lower() not in _USAGE_HEADERS or len(value) > 8192:
+            continue
+        try:
+            decoded = json.loads(value)
+        except (ValueError, RecursionError):
+            continue
+        entries: list[object] = [decoded]
+        if isinstance(decoded, dict) and name.lower() == _USAGE_HEADERS[0]:
+            entries = [e for v in decoded.values() if isinstance(v, list) for e in v]
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            percents += [n for f in _USAGE_FIELDS if (n := _number(entry.get(f))) is not None]
+            regain = _number(entry.get("estimated_time_to_regain_access"))
+            if regain is not None:
+                regain_minutes.append(min(regain, _MAX_REGAIN_MINUTES))
+    if not percents and not regain_minutes:
+        return None
+    return Usage(
+        percent=max(percents, default=0.0), regain_after=60.0 * max(regain_minutes, default=0.0)
+    )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and 0 <= value <= 10_000 else None

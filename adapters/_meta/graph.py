@@ -25,7 +25,13 @@ from typing import Self
 
 import aiohttp
 
-from adapters._meta.errors import minimum_wait, parse_error_body, retry_after_seconds, rule_for
+from adapters._meta.errors import (
+    minimum_wait,
+    parse_error_body,
+    retry_after_seconds,
+    rule_for,
+    usage_from_headers,
+)
 from bot.adapter import Outbound, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
 
@@ -177,11 +183,14 @@ class GraphTransport:
                 ambiguous=True,
             ) from None
 
+        usage = usage_from_headers(response_headers)
         if 200 <= status <= 299:
-            return SendResult(_message_id(body) if body is not None else None)
+            return SendResult(_message_id(body) if body is not None else None, usage)
 
         code, subcode = parse_error_body(body) if body is not None else (None, None)
         retry_after = retry_after_seconds(response_headers)
+        if retry_after is None and usage is not None and usage.regain_after:
+            retry_after = usage.regain_after  # Graph rarely sends Retry-After; this is its own
         floor = minimum_wait(code)
         if floor and (retry_after is None or retry_after < floor):
             retry_after = floor
@@ -194,4 +203,5 @@ class GraphTransport:
             retry_after=retry_after,
             sent=rule.sent,
             retry_for=rule.retry_for,
+            usage=usage,
         )

@@ -91,11 +91,18 @@ class Action:
     body: bytes | None = None  # exact bytes to answer with instead of Meta's shape
     delay: float = 0.0  # seconds before answering (or before resetting)
     hang_for: float = math.inf  # for ``hang``: seconds, or until the server stops
+    headers: tuple[tuple[str, str], ...] = ()  # extra answer headers, e.g. usage reports
 
     @classmethod
-    def ok(cls, *, delay: float = 0.0, body: bytes | None = None) -> Self:
+    def ok(
+        cls,
+        *,
+        delay: float = 0.0,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Self:
         """Answer like Meta's success (or with ``body``, still 200), after ``delay`` seconds."""
-        return cls(kind="ok", delay=delay, body=body)
+        return cls(kind="ok", delay=delay, body=body, headers=tuple((headers or {}).items()))
 
     @classmethod
     def error(
@@ -109,6 +116,7 @@ class Action:
         message: str | None = None,
         body: bytes | None = None,
         delay: float = 0.0,
+        headers: dict[str, str] | None = None,
     ) -> Self:
         """Answer ``status`` with Meta's error body (no body at all when ``code`` is None)."""
         return cls(
@@ -121,6 +129,7 @@ class Action:
             retry_after=None if retry_after is None else str(retry_after),
             body=body,
             delay=delay,
+            headers=tuple((headers or {}).items()),
         )
 
     @classmethod
@@ -298,7 +307,9 @@ class FakeGraph:
                 request.transport.abort()
             return web.Response(status=204)  # never written: the transport is gone
         if action.kind == "error":
-            headers = {"Retry-After": action.retry_after} if action.retry_after else {}
+            headers = dict(action.headers)
+            if action.retry_after:
+                headers["Retry-After"] = action.retry_after
             if action.body is not None:
                 body = action.body
             elif action.code is not None:
@@ -358,8 +369,8 @@ class FakeGraph:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         if action.body is not None:
-            return web.Response(status=200, body=action.body)
-        return web.json_response(answer)
+            return web.Response(status=200, body=action.body, headers=dict(action.headers))
+        return web.json_response(answer, headers=dict(action.headers))
 
     def _answer(self, body: dict[str, Any] | None) -> dict[str, Any] | None:
         """Meta's success answer for a send body, or None when Meta would reject it (#100)."""
