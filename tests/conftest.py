@@ -5,18 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from adapters._meta.graph import new_session
 from bot.settings import Settings
-from tests.helpers.fake_graph import FakeGraph
+from tests.helpers.fake_graph import DEFAULT_TOKEN, FakeGraph
+from tests.helpers.sends import TOKEN
 from tests.helpers.service import make_settings
 
 
 @pytest.fixture
 async def graph() -> AsyncIterator[FakeGraph]:
-    """A fake Graph API on a loopback port."""
-    async with FakeGraph() as fake:
+    """A fake Graph API on a loopback port that accepts the service's and the sends' tokens."""
+    async with FakeGraph(token=(DEFAULT_TOKEN, TOKEN)) as fake:
         yield fake
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The shared client session, shaped as in production."""
+    async with new_session() as shared:
+        yield shared
 
 
 @pytest.fixture

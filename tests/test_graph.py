@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -19,7 +18,7 @@ from adapters._meta.errors import (
     rule_for,
     usage_from_headers,
 )
-from adapters._meta.graph import GraphTransport, new_session
+from adapters._meta.graph import GraphTransport
 from bot.adapter import Outbound, SendResult, Usage
 from bot.errors import DeliveryError, ErrorClass, GraphError
 from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
@@ -35,20 +34,6 @@ MESSENGER_BODY: dict[str, Any] = {
     "messaging_type": "RESPONSE",
     "message": {"text": "Automatic reply", "metadata": "job-7f3a"},
 }
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    """A running fake Graph API that accepts ``TOKEN``."""
-    async with FakeGraph(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """The shared session, shaped as in production."""
-    async with new_session() as shared:
-        yield shared
 
 
 @pytest.fixture

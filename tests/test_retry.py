@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from adapters._meta.graph import GraphTransport, new_session
+from adapters._meta.graph import GraphTransport
 from bot.adapter import Outbound, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
 from bot.retry import RetryPolicy
@@ -52,20 +52,6 @@ class Sender:
 
     async def send(self, outbound: Outbound) -> SendResult:
         return await self._policy.run(lambda: self._transport.post(outbound), sleep=self._sleep)
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    """A running fake Graph API that accepts ``TOKEN``."""
-    async with FakeGraph(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """The shared session, shaped as in production."""
-    async with new_session() as shared:
-        yield shared
 
 
 @pytest.fixture
