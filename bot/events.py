@@ -19,6 +19,7 @@ __all__ = [
     "Echo",
     "Event",
     "EventKind",
+    "Link",
     "Outcome",
     "PatientEvent",
     "Skipped",
@@ -33,6 +34,11 @@ class Channel(enum.StrEnum):
     WHATSAPP = "whatsapp"
     MESSENGER = "messenger"
     INSTAGRAM = "instagram"
+
+    @property
+    def links_ids(self) -> bool:
+        """Whether one person can arrive under two ids: WhatsApp's phone number and BSUID."""
+        return self is Channel.WHATSAPP
 
 
 class EventKind(enum.StrEnum):
@@ -64,6 +70,20 @@ class ContactKind(enum.StrEnum):
     SCOPED = "scoped"  # Messenger PSID or Instagram IGSID
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Two ids that one event says name one person (SPEC §4), raw and so hidden from ``repr``.
+
+    A phone number and a BSUID given together, or a user's old and new BSUID. The first is
+    the id the person's history is kept under when both already have one.
+    """
+
+    first_id: str = field(repr=False)
+    first_kind: ContactKind
+    second_id: str = field(repr=False)
+    second_kind: ContactKind
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PatientEvent:
     """A genuine inbound patient event that may earn an auto-reply (SPEC §4)."""
@@ -75,6 +95,7 @@ class PatientEvent:
     message_id: str | None = field(repr=False)  # wamid / mid; None when the event has none
     timestamp: float  # Unix seconds, from the signed payload
     kind: EventKind = EventKind.MESSAGE
+    link: Link | None = None  # the sender's phone number and BSUID, when both are given
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +116,7 @@ class Echo:
     app_id: str | None = None
     tag: str | None = field(default=None, repr=False)
     smb: bool = False
+    link: Link | None = None  # the patient's phone number and BSUID, when both are given
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +134,7 @@ class StatusUpdate:
     timestamp: float
     error_code: int | None = None
     error_class: ErrorClass | None = None
+    link: Link | None = None  # the recipient's phone number and BSUID, when both are given
 
     @property
     def failed(self) -> bool:
@@ -124,12 +147,14 @@ class Skipped:
     """Anything acknowledged and not acted on; ``kind`` is a fixed Meta field name or type.
 
     ``kind`` must come from the adapter's own vocabulary (e.g. ``"reaction"``, ``"read"``,
-    ``"standby"``, ``"unknown"``), never from a key or value the sender chose.
+    ``"standby"``, ``"unknown"``), never from a key or value the sender chose. A skipped
+    event may still say that two ids are one person (a WhatsApp ``system`` message).
     """
 
     channel: Channel
     kind: str
     account_id: str | None = None
+    link: Link | None = None
 
 
 Event = PatientEvent | Echo | StatusUpdate | Skipped

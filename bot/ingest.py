@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.errors import ErrorClass, StoreConflict, StoreUnavailable
 from bot.events import (
@@ -24,8 +24,9 @@ from bot.events import (
     Echo,
     Event,
     EventKind,
+    Link,
     Outcome,
-    PatientEvent,
+    Skipped,
     StatusUpdate,
     event_kind,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "IngestPolicy",
     "Prepared",
     "PreparedEcho",
+    "PreparedLink",
     "PreparedPatient",
     "PreparedStatus",
     "PreparedWebhook",
@@ -79,12 +81,21 @@ class IngestPolicy:
     max_age: float  # seconds
 
 
+# Two pseudonyms of one person; the first one's history wins when both have some.
+Pseudonyms = tuple[str, str]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreparedPatient:
-    """A patient event ready for the rules: hashes only, recipient sealed."""
+    """A patient event ready for the rules: hashes only, recipient sealed.
+
+    ``contact`` is the sender's pseudonym; ``apply`` replaces it with the person's (the
+    pseudonym their linked ids share) before the rules run.
+    """
 
     channel: Channel
     contact: str
+    link: Pseudonyms | None = None
     contact_kind: ContactKind
     dedupe_key: str
     timestamp: float
@@ -99,6 +110,7 @@ class PreparedEcho:
 
     channel: Channel
     contact: str
+    link: Pseudonyms | None = None
     timestamp: float
     from_bot_app: bool
     tag: str | None = field(repr=False)
@@ -108,13 +120,24 @@ class PreparedEcho:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreparedStatus:
-    """A WhatsApp status naming one of our jobs: it reached the patient, or it failed."""
+    """A WhatsApp status naming one of our jobs (it reached the patient, or it failed),
+    or naming the recipient's phone number and BSUID together."""
 
+    channel: Channel
     tag: str | None = field(repr=False)
     failed: bool = False
+    link: Pseudonyms | None = None
 
 
-Prepared = PreparedPatient | PreparedEcho | PreparedStatus
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedLink:
+    """An event that earns no reply but says two pseudonyms are one person."""
+
+    channel: Channel
+    link: Pseudonyms
+
+
+Prepared = PreparedPatient | PreparedEcho | PreparedStatus | PreparedLink
 
 
 _TAG = re.compile(r"pb-[0-9a-f]{24}")
@@ -161,33 +184,55 @@ class PreparedWebhook:
         self.decided.append((event_kind(event), decision))
 
 
+def _pseudonyms(keyring: Keyring, channel: Channel, link: Link | None) -> Pseudonyms | None:
+    """The pseudonyms of a link's two ids, in its order."""
+    if link is None:
+        return None
+    first = keyring.contact(channel, link.first_id, link.first_kind)
+    return first, keyring.contact(channel, link.second_id, link.second_kind)
+
+
 def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> PreparedWebhook:
     """Sort events into store work and events decided without the store."""
     prepared = PreparedWebhook()
     for event in events:
+        ours = event.account_id is not None and policy.accounts.get(event.channel) == (
+            event.account_id
+        )
         if isinstance(event, StatusUpdate):
-            ours = policy.accounts.get(event.channel) == event.account_id
             if ours and event.error_class is ErrorClass.ALERT:
                 prepared.alerts.append(event.error_code)
             tag = our_tag(event.tag)
-            if ours and tag:
-                prepared.add(event, PreparedStatus(tag=tag, failed=event.failed))
+            if ours and (tag or event.link):
+                status = PreparedStatus(
+                    channel=event.channel,
+                    tag=tag,
+                    failed=event.failed,
+                    link=_pseudonyms(keyring, event.channel, event.link),
+                )
+                prepared.add(event, status)
             else:
                 prepared.decide(event, Decision.STATUS)
             continue
-        if not isinstance(event, PatientEvent | Echo):
-            prepared.decide(event, Decision.SKIPPED)
+        if isinstance(event, Skipped):
+            link = _pseudonyms(keyring, event.channel, event.link) if ours else None
+            if link is not None:
+                prepared.add(event, PreparedLink(channel=event.channel, link=link))
+            else:
+                prepared.decide(event, Decision.SKIPPED)
             continue
-        if policy.accounts.get(event.channel) != event.account_id:
+        if not ours:
             prepared.decide(event, Decision.OFF)
             continue
         contact = keyring.contact(event.channel, event.contact_id, event.contact_kind)
+        link = _pseudonyms(keyring, event.channel, event.link)
         if isinstance(event, Echo):
             prepared.add(
                 event,
                 PreparedEcho(
                     channel=event.channel,
                     contact=contact,
+                    link=link,
                     timestamp=event.timestamp,
                     from_bot_app=bool(policy.app_id) and event.app_id == policy.app_id,
                     tag=our_tag(event.tag),
@@ -211,6 +256,7 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
             PreparedPatient(
                 channel=event.channel,
                 contact=contact,
+                link=link,
                 contact_kind=event.contact_kind,
                 dedupe_key=dedupe_key,
                 timestamp=event.timestamp,
@@ -262,7 +308,23 @@ RULES: tuple[tuple[Decision, Outcome | None, Rule], ...] = (
 )
 
 
+async def _person(ctx: _Context, channel: Channel, contact: str, link: Pseudonyms | None) -> str:
+    """The pseudonym a person's cooldown, staff-quiet rows and records are kept under.
+
+    Linking first means an event that names both of a person's ids joins their histories
+    before any rule reads them.
+    """
+    if link is not None:
+        return await ctx.tx.link(channel, link[0], link[1], ctx.now)
+    if channel.links_ids:
+        return await ctx.tx.person(channel, contact, ctx.now)
+    return contact
+
+
 async def _patient(ctx: _Context, item: PreparedPatient) -> Decision:
+    person = await _person(ctx, item.channel, item.contact, item.link)
+    if person != item.contact:
+        item = replace(item, contact=person)
     for decision, outcome, rule in RULES:
         if await rule(ctx, item):
             if outcome is not None:
@@ -302,9 +364,10 @@ async def _is_bot_echo(ctx: _Context, item: PreparedEcho) -> bool:
 async def _echo(ctx: _Context, item: PreparedEcho) -> Decision:
     if await _is_bot_echo(ctx, item):
         return Decision.OWN_ECHO
+    person = await _person(ctx, item.channel, item.contact, item.link)
     if ctx.policy.staff_quiet > 0:
         quiet_until = item.timestamp + ctx.policy.staff_quiet
-        await ctx.tx.mark_staff(item.channel, item.contact, quiet_until)
+        await ctx.tx.mark_staff(item.channel, person, quiet_until)
     return Decision.STAFF_ECHO
 
 
@@ -319,11 +382,16 @@ async def apply(
             decisions.append(await _patient(ctx, item))
         elif isinstance(item, PreparedEcho):
             decisions.append(await _echo(ctx, item))
-        else:
+        elif isinstance(item, PreparedStatus):
+            if item.link is not None:
+                await tx.link(item.channel, item.link[0], item.link[1], now)
             if item.tag is not None:
                 settle = tx.fail_tag if item.failed else tx.settle_tag
                 await settle(item.tag, now)
             decisions.append(Decision.STATUS)
+        else:
+            await tx.link(item.channel, item.link[0], item.link[1], now)
+            decisions.append(Decision.SKIPPED)
     return decisions
 
 

@@ -118,6 +118,12 @@ REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
         "key": "keyed hash of a message id the bot's own send returned (8 days)",
         "sent_at": "when it was sent",
     },
+    "contact_links": {
+        "channel": "whatsapp",
+        "pseudonym": "pseudonym of one of a person's ids (phone number or BSUID)",
+        "person": "the pseudonym that person's records and periods are kept under",
+        "linked_at": "when the link was last named by an event (kept for the retention period)",
+    },
 }
 
 
@@ -518,7 +524,7 @@ def test_allowlist_queue_and_send_objects_hide_identifiers_from_repr() -> None:
             message_key=None,
             smb=False,
         ),
-        PreparedStatus(tag=CANARY),
+        PreparedStatus(channel=Channel.WHATSAPP, tag=CANARY),
         Outbound(url="https://graph.example/v25.0/1/messages", token=CANARY, body={"to": CANARY}),
         SendConfig(
             channel=Channel.WHATSAPP,

@@ -81,7 +81,7 @@ async def test_group_commit_bad_item_fails_alone(store: CountingStore) -> None:
     """An item that breaks its transaction fails alone; the others in its batch are recorded."""
     group = GroupCommit(store, POLICY, lambda: NOW)
     # A tag the store cannot encode (a lone surrogate) bypasses prepare's shape check here.
-    bad: list[Prepared] = [PreparedStatus(tag="pb-\ud800")]
+    bad: list[Prepared] = [PreparedStatus(channel=Channel.WHATSAPP, tag="pb-\ud800")]
     results = await asyncio.gather(
         group.record(_work("447700900001", "wamid.OK1")),
         group.record(bad),

@@ -250,7 +250,9 @@ class World:
         """A status webhook for a delivered request (there is none for an undelivered one)."""
         if self.meta.delivered:
             async with self.store.transaction() as tx:
-                await apply(tx, [PreparedStatus(tag=self.tag)], POLICY, self.now)
+                await apply(
+                    tx, [PreparedStatus(channel=Channel.WHATSAPP, tag=self.tag)], POLICY, self.now
+                )
 
     def row(self) -> tuple[str, str | None]:
         state, outcome = self.store.db.execute("SELECT state, outcome FROM reply_jobs").fetchone()

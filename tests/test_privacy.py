@@ -86,7 +86,19 @@ FIXED_KEYS = frozenset(
 )
 # Keys that hold a person's id: a phone number / BSUID (WhatsApp), or the "id" of a party.
 CONTACT_KEYS = frozenset(
-    {"wa_id", "from", "to", "recipient_id", "recipient_user_id", "user_id", "from_user_id"}
+    {
+        "wa_id",
+        "from",
+        "to",
+        "recipient_id",
+        "recipient_user_id",
+        "user_id",
+        "from_user_id",
+        "to_user_id",
+        "previous_user_id",
+        "parent_user_id",
+        "previous_parent_user_id",
+    }
 )
 PARTY_KEYS = frozenset({"sender", "recipient", "from"})
 MESSAGE_ID_KEYS = frozenset({"mid", "mids"})

@@ -27,6 +27,7 @@ from bot.events import (
     Echo,
     Event,
     EventKind,
+    Link,
     PatientEvent,
     Skipped,
     StatusUpdate,
@@ -48,8 +49,17 @@ class _Value:
     own_number: str | None  # value.metadata.display_phone_number
     contacts: tuple[Mapping[str, Any], ...]
 
-    def skipped(self, kind: SkipKind) -> Skipped:
-        return Skipped(channel=_CHANNEL, kind=kind, account_id=self.account_id)
+    def skipped(self, kind: SkipKind, link: Link | None = None) -> Skipped:
+        return Skipped(channel=_CHANNEL, kind=kind, account_id=self.account_id, link=link)
+
+    @property
+    def only_contact(self) -> Mapping[str, Any]:
+        """The value's single ``contacts[]`` item; empty when it lists none or several.
+
+        Several contacts in one value cannot be told apart from each other's messages, so
+        an item is never attributed to another person in a batched value.
+        """
+        return self.contacts[0] if len(self.contacts) == 1 else {}
 
 
 def parse(payload: Mapping[str, Any]) -> list[Event]:
@@ -108,8 +118,10 @@ def _message(raw: Any, context: _Value) -> Event:
         return context.skipped(SkipKind.UNKNOWN)
     verdict = classify(message)
     if isinstance(verdict, SkipKind):
-        return context.skipped(verdict)
-    contact = _sender(message, context)
+        link = _id_change(message) if message_type == "system" else None
+        return context.skipped(verdict, link)
+    phone, bsuid = _sender(message, context.only_contact)
+    contact = _address(phone, bsuid)
     if contact is None and _has_no_digit(message.get("from")):
         return context.skipped(SkipKind.BAD_ID)
     timestamp = seconds_from_unix_string(message.get("timestamp"))
@@ -126,6 +138,7 @@ def _message(raw: Any, context: _Value) -> Event:
         message_id=as_id(message.get("id")),
         timestamp=timestamp,
         kind=verdict,
+        link=_phone_and_bsuid(phone, bsuid),
     )
 
 
@@ -134,18 +147,36 @@ def _has_no_digit(value: Any) -> bool:
     return isinstance(value, str) and not any(character.isdigit() for character in value)
 
 
-def _sender(message: Mapping[str, Any], context: _Value) -> tuple[str, ContactKind] | None:
-    """``wa_id`` / ``from`` when present, else the BSUID ``from_user_id`` / ``user_id``.
-
-    The value's ``contacts[]`` is consulted only when it names a single sender, so one
-    message is never attributed to another sender in a batched value.
-    """
-    only = context.contacts[0] if len(context.contacts) == 1 else {}
+def _sender(message: Mapping[str, Any], only: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The sender's phone number (``from`` / ``wa_id``) and BSUID (``from_user_id`` /
+    ``user_id``), each when given; ``only`` is the value's single contact, if any."""
     phone = as_id(message.get("from")) or as_id(only.get("wa_id"))
-    return _address(
-        None if _has_no_digit(phone) else phone,
-        as_id(message.get("from_user_id")) or as_id(only.get("user_id")),
-    )
+    bsuid = as_id(message.get("from_user_id")) or as_id(only.get("user_id"))
+    return (None if _has_no_digit(phone) else phone), bsuid
+
+
+def _phone_and_bsuid(phone: str | None, bsuid: str | None) -> Link | None:
+    """The link between a person's phone number and BSUID, when an item names both."""
+    if phone is None or bsuid is None or _has_no_digit(phone):
+        return None
+    return Link(phone, ContactKind.PHONE, bsuid, ContactKind.BSUID)
+
+
+def _id_change(message: Mapping[str, Any]) -> Link | None:
+    """A ``system`` message's old and new BSUID of one user, when it reports a change.
+
+    ``user_changed_user_id`` (and, since a new number means a new BSUID,
+    ``user_changed_number``) carries ``system.previous_user_id`` and ``system.user_id``;
+    older ``user_changed_user_id`` messages name the old id only as ``from_user_id``.
+    """
+    system = as_mapping(message.get("system")) or {}
+    new = as_id(system.get("user_id"))
+    old = as_id(system.get("previous_user_id"))
+    if old is None and system.get("type") == "user_changed_user_id":
+        old = as_id(message.get("from_user_id"))
+    if old is None or new is None or old == new:
+        return None
+    return Link(old, ContactKind.BSUID, new, ContactKind.BSUID)
 
 
 def _address(phone: str | None, bsuid: str | None) -> tuple[str, ContactKind] | None:
@@ -177,6 +208,18 @@ def _status(raw: Any, context: _Value) -> Event:
         timestamp=timestamp,
         error_code=code,
         error_class=rule_for(400, code, None).error_class if code is not None else None,
+        link=_recipient(status, context),
+    )
+
+
+def _recipient(status: Mapping[str, Any], context: _Value) -> Link | None:
+    """The recipient's phone number and BSUID, from the status or its value's contact."""
+    if status.get("recipient_type") == "group":
+        return None  # the status of a group message names the group, not a person
+    only = context.only_contact
+    return _phone_and_bsuid(
+        as_id(status.get("recipient_id")) or as_id(only.get("wa_id")),
+        as_id(status.get("recipient_user_id")) or as_id(only.get("user_id")),
     )
 
 
@@ -198,7 +241,8 @@ def _smb_echo(raw: Any, context: _Value) -> Event:
     echo = as_mapping(raw)
     if echo is None:
         return context.skipped(SkipKind.MALFORMED)
-    contact = _address(as_id(echo.get("to")), as_id(echo.get("to_user_id")))
+    phone, bsuid = as_id(echo.get("to")), as_id(echo.get("to_user_id"))
+    contact = _address(phone, bsuid)
     timestamp = seconds_from_unix_string(echo.get("timestamp"))
     if contact is None or timestamp is None or context.account_id is None:
         return context.skipped(SkipKind.MALFORMED)
@@ -211,6 +255,7 @@ def _smb_echo(raw: Any, context: _Value) -> Event:
         message_id=as_id(echo.get("id")),
         timestamp=timestamp,
         smb=True,
+        link=_phone_and_bsuid(phone, bsuid),
     )
 
 

@@ -94,6 +94,18 @@ class IngestTx(Protocol):
         """Staff answered by hand: keep the bot quiet for this contact until then."""
         ...
 
+    async def person(self, channel: Channel, contact: str, now: float) -> str:
+        """The pseudonym ``contact``'s person is kept under: its own unless it was linked."""
+        ...
+
+    async def link(self, channel: Channel, first: str, second: str, now: float) -> str:
+        """Record that two pseudonyms are one person; returns the person's pseudonym.
+
+        When both already have a history, ``first``'s person keeps its pseudonym and the
+        other's cooldown and staff-quiet periods join it.
+        """
+        ...
+
 
 class Store(JobStore, Protocol):
     """Durable state shared by every worker and replica."""
@@ -127,7 +139,8 @@ class Store(JobStore, Protocol):
         ...
 
     async def forget(self, channel: Channel, contact: str) -> int:
-        """Delete every record of one person; returns the number of contact records."""
+        """Delete every record of one person, under every pseudonym linked to ``contact``;
+        returns the number of contact records."""
         ...
 
 

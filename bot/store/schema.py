@@ -82,6 +82,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3. A status can report that a reply failed to reach the patient after all.
     ("ALTER TABLE reply_jobs ADD COLUMN delivery_failed {bool} NOT NULL DEFAULT FALSE",),
+    # 4. One person under two ids (a WhatsApp phone number and BSUID, or an old and a new
+    #    BSUID): each linked pseudonym names the pseudonym the person is kept under. Only
+    #    pseudonyms; ``linked_at`` is refreshed while the link is in use, so retention ends
+    #    a link as it ends the contact records.
+    (
+        "CREATE TABLE IF NOT EXISTS contact_links ("
+        "channel TEXT NOT NULL, pseudonym TEXT NOT NULL, person TEXT NOT NULL, "
+        "linked_at {real} NOT NULL, PRIMARY KEY (channel, pseudonym)){rowid}",
+        "CREATE INDEX IF NOT EXISTS contact_links_person ON contact_links (channel, person)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

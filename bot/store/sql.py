@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 DAY = 86400.0
+LINK_REFRESH = DAY  # a link in use is stamped again at most this often: one write a day
 
 
 class Executor(Protocol):
@@ -138,6 +139,40 @@ class Statements:
         "SET quiet_until = {greatest}(staff_activity.quiet_until, excluded.quiet_until)"
     )
 
+    # -- one person under linked pseudonyms (a WhatsApp phone number and BSUIDs) ------
+    find_person: str = (
+        "SELECT person, linked_at FROM contact_links WHERE channel = ? AND pseudonym = ?"
+    )
+    touch_link: str = "UPDATE contact_links SET linked_at = ? WHERE channel = ? AND pseudonym = ?"
+    linked: str = "SELECT pseudonym FROM contact_links WHERE channel = ? AND person = ?"
+    repoint_links: str = (
+        "UPDATE contact_links SET person = ?, linked_at = ? WHERE channel = ? AND person = ?"
+    )
+    add_link: str = (
+        "INSERT INTO contact_links (channel, pseudonym, person, linked_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (channel, pseudonym) DO UPDATE "
+        "SET person = excluded.person, linked_at = excluded.linked_at"
+    )
+    # A joining person's last reply counts for the person they join. Its pending claim, if
+    # any, stays where the job will release or keep it; only the claim's time is copied.
+    join_cooldown: str = (
+        "INSERT INTO cooldowns (channel, contact, claimed_at, job_tag) "
+        "SELECT channel, CAST(? AS TEXT), claimed_at, NULL FROM cooldowns "
+        "WHERE channel = ? AND contact = ? "
+        "ON CONFLICT (channel, contact) DO UPDATE "
+        "SET claimed_at = {greatest}(cooldowns.claimed_at, excluded.claimed_at)"
+    )
+    leave_cooldown: str = (
+        "DELETE FROM cooldowns WHERE channel = ? AND contact = ? AND job_tag IS NULL"
+    )
+    join_staff: str = (
+        "INSERT INTO staff_activity (channel, contact, quiet_until) "
+        "SELECT channel, CAST(? AS TEXT), quiet_until FROM staff_activity "
+        "WHERE channel = ? AND contact = ? "
+        "ON CONFLICT (channel, contact) DO UPDATE "
+        "SET quiet_until = {greatest}(staff_activity.quiet_until, excluded.quiet_until)"
+    )
+
     # -- a job's transitions (bot.job), each held by the lease ------------------------
     begin_send: str = (
         "UPDATE reply_jobs SET state = 'sending', send_started_at = ?, "
@@ -190,6 +225,7 @@ class Statements:
     # A cooldown row says when a pseudonym last got a reply: kept no longer than the contact
     # log that records the same fact.
     purge_cooldowns: str = "DELETE FROM cooldowns WHERE job_tag IS NULL AND claimed_at < ?"
+    purge_links: str = "DELETE FROM contact_links WHERE linked_at < ?"
     contacts: str = (
         "SELECT time, channel, pseudonym, kind, outcome FROM contact_log "
         "WHERE time >= ? AND time < ? ORDER BY time, id"
@@ -198,6 +234,7 @@ class Statements:
     forget_jobs: str = "DELETE FROM reply_jobs WHERE channel = ? AND contact = ?"
     forget_cooldowns: str = "DELETE FROM cooldowns WHERE channel = ? AND contact = ?"
     forget_staff: str = "DELETE FROM staff_activity WHERE channel = ? AND contact = ?"
+    forget_links: str = "DELETE FROM contact_links WHERE channel = ? AND person = ?"
 
     # -- schema -----------------------------------------------------------------------
     schema_version: str = "SELECT value FROM schema_info WHERE key = 'version'"
@@ -343,6 +380,41 @@ class SqlIngestTx:
     async def mark_staff(self, channel: Channel, contact: str, quiet_until: float) -> None:
         await self._ex.execute(self._sql.mark_staff, (channel.value, contact, quiet_until))
 
+    async def person(self, channel: Channel, contact: str, now: float) -> str:
+        return await _person(self._ex, self._sql, channel, contact, now)
+
+    async def link(self, channel: Channel, first: str, second: str, now: float) -> str:
+        ex, sql, name = self._ex, self._sql, channel.value
+        person = await _person(ex, sql, channel, first, now)
+        joining = await _person(ex, sql, channel, second, now)
+        if person == joining:
+            return person
+        # Everyone kept under ``joining`` (itself included) is now kept under ``person``.
+        await ex.execute(sql.repoint_links, (person, now, name, joining))
+        await ex.execute(sql.add_link, (name, joining, person, now))
+        await ex.execute(sql.join_cooldown, (person, name, joining))
+        await ex.execute(sql.leave_cooldown, (name, joining))
+        await ex.execute(sql.join_staff, (person, name, joining))
+        await ex.execute(sql.forget_staff, (name, joining))
+        return person
+
+
+async def _person(
+    ex: Executor, sql: Statements, channel: Channel, pseudonym: str, now: float | None
+) -> str:
+    """The pseudonym ``pseudonym``'s person is kept under: its own unless it was linked.
+
+    A link found in use is stamped again (at most daily, and not when ``now`` is None), so
+    retention only ends links that nothing has named for the retention period.
+    """
+    rows = await ex.fetch(sql.find_person, (channel.value, pseudonym))
+    if not rows:
+        return pseudonym
+    person: str = rows[0][0]
+    if now is not None and rows[0][1] < now - LINK_REFRESH:
+        await ex.execute(sql.touch_link, (now, channel.value, pseudonym))
+    return person
+
 
 class _IngestTransaction:
     """The backend's atomic block, used as an ``IngestTx`` (a class: one per webhook group)."""
@@ -463,6 +535,7 @@ class SqlStore:
             other = await ex.execute(sql.purge_sent, (deduped_since,))
             other += await ex.execute(sql.purge_staff, (now,))
             other += await ex.execute(sql.purge_cooldowns, (kept_since,))
+            other += await ex.execute(sql.purge_links, (kept_since,))
         self._erased()
         return PurgeCounts(contacts=contacts, seen=seen, jobs=jobs, other=other)
 
@@ -474,11 +547,15 @@ class SqlStore:
         return [ContactRecord(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     async def forget(self, channel: Channel, contact: str) -> int:
-        sql = self._sql
-        person = (channel.value, contact)
+        sql, name = self._sql, channel.value
+        count = 0
         async with self._atomic() as ex:
-            count = await ex.execute(sql.forget_contacts, person)
-            for statement in (sql.forget_jobs, sql.forget_cooldowns, sql.forget_staff):
-                await ex.execute(statement, person)
+            person = await _person(ex, sql, channel, contact, None)
+            linked = [row[0] for row in await ex.fetch(sql.linked, (name, person))]
+            for pseudonym in dict.fromkeys((contact, person, *linked)):
+                count += await ex.execute(sql.forget_contacts, (name, pseudonym))
+                for statement in (sql.forget_jobs, sql.forget_cooldowns, sql.forget_staff):
+                    await ex.execute(statement, (name, pseudonym))
+            await ex.execute(sql.forget_links, (name, person))
         self._erased()
         return count

@@ -45,6 +45,7 @@ POLICY: dict[tuple[str, str], list[Row]] = {
     ("whatsapp", "unknown_131051"): [(PatientEvent, MESSAGE, WA)],
     ("whatsapp", "request_welcome"): [(PatientEvent, WELCOME, WA)],
     ("whatsapp", "bsuid_user"): [(PatientEvent, MESSAGE, BSUID)],
+    ("whatsapp", "text_phone_and_bsuid"): [(PatientEvent, MESSAGE, WA)],
     ("whatsapp", "unsupported_edit"): [(Skipped, "unsupported_edit", None)],
     ("whatsapp", "reaction"): [(Skipped, "reaction", None)],
     ("whatsapp", "system"): [(Skipped, "system", None)],
@@ -62,7 +63,9 @@ POLICY: dict[tuple[str, str], list[Row]] = {
     ("whatsapp", "status_sent"): [(StatusUpdate, "sent", None)],
     ("whatsapp", "status_failed"): [(StatusUpdate, "failed", None)],
     ("whatsapp", "status_failed_account_locked"): [(StatusUpdate, "failed", None)],
+    ("whatsapp", "status_delivered_contacts"): [(StatusUpdate, "delivered", None)],
     ("whatsapp", "smb_message_echoes"): [(Echo, "smb_echo", WA)],
+    ("whatsapp", "smb_message_echoes_bsuid"): [(Echo, "smb_echo", WA)],
     ("whatsapp", "batch"): [
         (PatientEvent, MESSAGE, WA),
         (StatusUpdate, "delivered", None),

@@ -15,16 +15,18 @@ from bot.events import (
     ContactKind,
     Echo,
     EventKind,
+    Link,
     PatientEvent,
     Skipped,
     StatusUpdate,
 )
 from bot.replies import Reply
-from tests.helpers.fixtures import fixture_json
+from tests.helpers.fixtures import all_fixtures, fixture_json
 
 PHONE_NUMBER_ID = "109876543210987"
 WA = "447700900123"
 BSUID = "GB.13491208655302741918"
+NEW_BSUID = "GB.99991208655302741918"
 TAG = "pb1.7f3c9a2e5d8b4c61"
 TOKEN = "wa-token"
 BOOKING = "https://example.org/book?practice=1"
@@ -397,3 +399,71 @@ def test_parse_delivered_status_has_no_error() -> None:
     [event] = ADAPTER.parse(fixture_json("whatsapp", "status_sent"))
     assert isinstance(event, StatusUpdate)
     assert (event.failed, event.error_code, event.error_class) == (False, None, None)
+
+
+# -- one person under two ids ---------------------------------------------------------
+
+PHONE_AND_BSUID = Link(WA, ContactKind.PHONE, BSUID, ContactKind.BSUID)
+
+# The recorded payloads that say two ids are one person; every other one says nothing.
+LINKS: dict[str, list[Link]] = {
+    "text_phone_and_bsuid": [PHONE_AND_BSUID],
+    "status_delivered_contacts": [PHONE_AND_BSUID],
+    "smb_message_echoes_bsuid": [PHONE_AND_BSUID],
+    "system_user_changed_user_id": [Link(BSUID, ContactKind.BSUID, NEW_BSUID, ContactKind.BSUID)],
+}
+
+
+@pytest.mark.parametrize(
+    "case", [case for channel, case in all_fixtures() if channel == "whatsapp"]
+)
+def test_parse_links_exactly_the_ids_a_payload_gives_together(case: str) -> None:
+    """Each recorded payload yields the links the table names, and no other."""
+    events = ADAPTER.parse(fixture_json("whatsapp", case))
+    assert [event.link for event in events if event.link is not None] == LINKS.get(case, [])
+
+
+def test_parse_id_change_without_previous_user_id_reads_from_user_id() -> None:
+    """An older ``user_changed_user_id`` names the old BSUID only as ``from_user_id``."""
+    payload = fixture_json("whatsapp", "system_user_changed_user_id")
+    message = _message(payload)
+    del message["system"]["previous_user_id"]
+    message["from_user_id"] = BSUID
+    [event] = ADAPTER.parse(payload)
+    assert isinstance(event, Skipped)
+    assert event.kind == SkipKind.SYSTEM
+    assert event.link == Link(BSUID, ContactKind.BSUID, NEW_BSUID, ContactKind.BSUID)
+
+
+def test_parse_number_change_links_the_old_and_new_bsuid() -> None:
+    """A changed number also regenerates the BSUID: the two BSUIDs are one person."""
+    payload = fixture_json("whatsapp", "system")
+    _message(payload)["system"].update(previous_user_id=BSUID, user_id=NEW_BSUID)
+    [event] = ADAPTER.parse(payload)
+    assert event.link == Link(BSUID, ContactKind.BSUID, NEW_BSUID, ContactKind.BSUID)
+
+
+def test_parse_status_of_a_group_message_links_nobody() -> None:
+    """A status with ``recipient_type: group`` names a group, never a person's ids."""
+    payload = fixture_json("whatsapp", "status_delivered_contacts")
+    status = _value(payload)["statuses"][0]
+    status.update(recipient_type="group", recipient_id="120363012345678901")
+    [event] = ADAPTER.parse(payload)
+    assert isinstance(event, StatusUpdate)
+    assert event.link is None
+
+
+def test_parse_batched_contacts_link_nobody() -> None:
+    """A value listing several contacts cannot say whose BSUID goes with which phone."""
+    payload = fixture_json("whatsapp", "text_phone_and_bsuid")
+    del _message(payload)["from_user_id"]
+    _value(payload)["contacts"].append({"wa_id": "447700900999", "user_id": NEW_BSUID})
+    [event] = ADAPTER.parse(payload)
+    assert isinstance(event, PatientEvent)
+    assert event.link is None
+
+
+def test_link_hides_raw_ids_from_repr() -> None:
+    """A link's ids are raw phone numbers and BSUIDs: never shown by ``repr``."""
+    assert WA not in repr(PHONE_AND_BSUID)
+    assert BSUID not in repr(PHONE_AND_BSUID)
