@@ -64,3 +64,33 @@ async def test_live_reload_broken_edit_keeps_last_good_reply(
         await service.post(fixture_bytes("instagram", "text"))
         await service.drain()
         assert graph.requests[0].json["message"]["text"] == "GOOD text. Call +44 20 7946 0000."
+
+
+async def test_live_reload_dangling_link_keeps_reloading(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A link to nothing in the folder does not stop later edits from reaching patients."""
+    templates = Path(settings.templates_dir)
+    async with running_service(settings) as service:
+        (templates / "extra.txt").symlink_to("missing")
+        await _wait_for_reload(service, 0)
+        _edit(templates / "closed.txt", "EDITED after the link. Please call {phone}.\n")
+        await _wait_for_reload(service, 1)
+        await service.post(fixture_bytes("instagram", "text"))
+        await service.drain()
+        assert graph.requests[0].json["message"]["text"] == (
+            "EDITED after the link. Please call +44 20 7946 0000."
+        )
+
+
+async def test_live_reload_dangling_override_link_named_in_readyz(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """An override that becomes a link to nothing is refused and /readyz names it."""
+    templates = Path(settings.templates_dir)
+    async with running_service(settings) as service:
+        (templates / "reply.whatsapp.txt").symlink_to("missing")
+        await _wait_for_reload(service, 0)
+        readyz = await service.client.get("/readyz")
+        assert readyz.status == 200
+        assert "reply.whatsapp.txt" in await readyz.text()

@@ -321,6 +321,68 @@ def test_check_bom_stripped(tmp_path: Path) -> None:
     assert _errors(directory)[0].startswith(f"{directory / 'reply.txt'}:1:1: unknown placeholder")
 
 
+def test_check_nul_refused_at_its_position(tmp_path: Path) -> None:
+    """A NUL character is refused at its file:line:col in plain words."""
+    directory = _folder(tmp_path, reply="Hello\nCall {phone}\x00 now")
+    assert _errors(directory) == [
+        f"{directory / 'reply.txt'}:2:13: invisible control character U+0000 is not allowed; "
+        "retype this part of the line"
+    ]
+
+
+def test_check_escape_sequence_refused_at_each_escape(tmp_path: Path) -> None:
+    """Each ESC of a colour sequence is refused at its own line:col."""
+    directory = _folder(tmp_path, reply="Hello\nWe are here.\nCall: \x1b[31m{phone}\x1b[0m")
+    path = directory / "reply.txt"
+    assert _errors(directory) == [
+        f"{path}:3:7: invisible control character U+001B is not allowed; "
+        "retype this part of the line",
+        f"{path}:3:19: invisible control character U+001B is not allowed; "
+        "retype this part of the line",
+    ]
+
+
+def test_check_bell_refused_at_its_position(tmp_path: Path) -> None:
+    """A BEL character in an override is refused at its line:col."""
+    directory = _folder(tmp_path)
+    _write(directory, "closed.whatsapp.txt", "Closed.\r\nCall {phone}\x07\r\n")
+    assert _errors(directory) == [
+        f"{directory / 'closed.whatsapp.txt'}:2:13: invisible control character U+0007 is not "
+        "allowed; retype this part of the line"
+    ]
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\x01", "\x0b", "\x0c", "\x1f", "\x7f", "\x80", "\x9f"],
+    ids=lambda char: f"U+{ord(char):04X}",
+)
+def test_check_other_control_characters_refused(tmp_path: Path, char: str) -> None:
+    """The rest of C0, DEL and C1 are refused too, naming the character's code."""
+    directory = _folder(tmp_path, reply=f"Call {char}{{phone}}")
+    assert _errors(directory) == [
+        f"{directory / 'reply.txt'}:1:6: invisible control character U+{ord(char):04X} is not "
+        "allowed; retype this part of the line"
+    ]
+
+
+def test_check_control_character_in_braces_not_echoed(tmp_path: Path) -> None:
+    """A control character inside braces is reported by position, never copied into the report."""
+    directory = _folder(tmp_path, reply="Call {pho\x1bne} or {phone}")
+    assert _errors(directory) == [
+        f"{directory / 'reply.txt'}:1:10: invisible control character U+001B is not allowed; "
+        "retype this part of the line"
+    ]
+
+
+def test_check_tab_allowed(tmp_path: Path) -> None:
+    """A tab is ordinary text: no error, and it is sent as typed."""
+    directory = _folder(tmp_path, reply="Call\t{phone}\tany time")
+    assert _errors(directory) == []
+    text = _load(directory).render(Channel.WHATSAPP, OPEN_AT).text
+    assert text == "Call\t+44 20 7946 0123\tany time"
+
+
 # --- validation: files and content ----------------------------------------------------------
 
 
@@ -394,6 +456,28 @@ def test_check_unknown_txt_file_warns(tmp_path: Path) -> None:
     _write(directory, "notes.md", "not a template")
     assert _warnings(directory) == [
         f"{directory / 'reply.whatsap.txt'}: this file is not used; the names that are used are "
+        "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
+        "for whatsapp, messenger or instagram"
+    ]
+
+
+def test_check_dangling_override_link_reported(tmp_path: Path) -> None:
+    """An override that is a link to nothing is an error naming it, not silently skipped."""
+    directory = _folder(tmp_path)
+    (directory / "reply.whatsapp.txt").symlink_to("missing.txt")
+    assert _errors(directory) == [
+        f"{directory / 'reply.whatsapp.txt'}:1:1: cannot be read: it is a link to a file that "
+        "does not exist; replace the link with the text itself"
+    ]
+
+
+def test_check_dangling_unknown_link_warns(tmp_path: Path) -> None:
+    """A link to nothing under an unused name gets the same not-used warning as a file."""
+    directory = _folder(tmp_path)
+    (directory / "extra.txt").symlink_to("missing")
+    assert _errors(directory) == []
+    assert _warnings(directory) == [
+        f"{directory / 'extra.txt'}: this file is not used; the names that are used are "
         "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
         "for whatsapp, messenger or instagram"
     ]
@@ -625,6 +709,45 @@ def test_live_templates_success_log(tmp_path: Path) -> None:
     assert logs == [
         {"event": "templates_reloaded", "log_level": "info", "files": ["closed.txt", "reply.txt"]}
     ]
+
+
+def test_live_templates_dangling_link_does_not_stop_reload(tmp_path: Path) -> None:
+    """After a link to nothing appears, later edits to other files are still applied."""
+    directory = _folder(tmp_path)
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
+    (directory / "extra.txt").symlink_to("missing")
+    assert live.reload() is True
+    path = _write(directory, "reply.txt", "Edited {phone}")
+    _bump_mtime(path, 10)
+    assert live.reload() is True
+    assert live.render(Channel.WHATSAPP, OPEN_AT).text == "Edited +44 20 7946 0123"
+
+
+def test_live_templates_dangling_override_link_keeps_last_good(tmp_path: Path) -> None:
+    """An override turned into a link to nothing fails the reload, names it, keeps the text."""
+    directory = _folder(tmp_path)
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
+    link = directory / "reply.whatsapp.txt"
+    link.symlink_to("missing.txt")
+    assert live.reload() is False
+    assert live.failed_files == ["reply.whatsapp.txt"]
+    assert live.error is not None
+    assert live.error.problems == [
+        f"{link}:1:1: cannot be read: it is a link to a file that does not exist; "
+        "replace the link with the text itself"
+    ]
+    assert live.render(Channel.WHATSAPP, OPEN_AT).text == "Hello +44 20 7946 0123"
+
+
+def test_live_templates_dangling_link_target_created_applies(tmp_path: Path) -> None:
+    """Creating the file a dangling override link points to is seen and applied."""
+    directory = _folder(tmp_path)
+    live = LiveTemplates(directory, PRACTICE, _schedule(), channels=CHANNELS)
+    (directory / "reply.whatsapp.txt").symlink_to("whatsapp-text")
+    live.reload()
+    _write(directory, "whatsapp-text", "WhatsApp {phone}")
+    assert live.reload() is True
+    assert live.render(Channel.WHATSAPP, OPEN_AT).text == "WhatsApp +44 20 7946 0123"
 
 
 async def test_live_templates_watch_applies_edit(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ carry only file names and ``line:col`` positions.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,8 +75,14 @@ def _load_file(path: Path) -> tuple[Template | None, list[Problem]]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return None, [Problem(shown, 1, 1, f"cannot be read ({reason})")]
+        if isinstance(exc, FileNotFoundError) and path.is_symlink():
+            message = (
+                "cannot be read: it is a link to a file that does not exist; "
+                "replace the link with the text itself"
+            )
+        else:
+            message = f"cannot be read ({exc.strerror or type(exc).__name__})"
+        return None, [Problem(shown, 1, 1, message)]
     if len(data) > _MAX_FILE_BYTES:
         return None, [Problem(shown, 1, 1, f"file is too large (over {_MAX_FILE_BYTES} bytes)")]
     text, problem = _decode(data, shown)
@@ -199,6 +206,29 @@ class TemplateSet:
         )
 
 
+def _present(directory: Path) -> set[str]:
+    """The names in ``directory`` to treat as files: regular files, and entries that fail.
+
+    A link to nothing, or an entry that cannot be looked at, counts as present so that
+    loading it reports the problem by name; skipping it would quietly put the base text in
+    place of a broken override. Folders and pipes (or links to them) are left out: reading
+    one would fail or block.
+    """
+    names: set[str] = set()
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    usable = entry.is_file() or (entry.is_symlink() and not Path(entry).exists())
+                except OSError:
+                    usable = True
+                if usable:
+                    names.add(entry.name)
+    except OSError:
+        return set()
+    return names
+
+
 def _validate(
     directory: Path,
     practice: PracticeInfo,
@@ -208,10 +238,7 @@ def _validate(
     templates: dict[str, Template] = {}
     problems: list[Problem] = []
     warnings: list[str] = []
-    try:
-        present = {p.name for p in directory.iterdir() if p.is_file()}
-    except OSError:
-        present = set()
+    present = _present(directory)
     for kind in TemplateKind:
         name = _file_name(kind)
         if name not in present:

@@ -29,17 +29,29 @@ _Fingerprint = frozenset[tuple[str, int, int, int]]
 
 
 def _fingerprint(directory: Path) -> _Fingerprint:
-    """(name, mtime_ns, size, inode) of every ``.txt`` file: stat calls only."""
+    """(name, mtime_ns, size, inode) of every ``.txt`` entry: stat calls only."""
     try:
         with os.scandir(directory) as entries:
             return frozenset(
-                (e.name, s.st_mtime_ns, s.st_size, s.st_ino)
-                for e in entries
-                if e.name.endswith(".txt")
-                for s in [e.stat()]
+                stat for e in entries if e.name.endswith(".txt") for stat in _entry_stat(e)
             )
     except OSError:
         return frozenset()
+
+
+def _entry_stat(entry: os.DirEntry[str]) -> list[tuple[str, int, int, int]]:
+    """The entry's stat, or the link's own when its target cannot be stat'ed.
+
+    One failing entry must not fail the whole fingerprint: an unchanging empty fingerprint
+    would read as "nothing changed" and stop every later reload.
+    """
+    for follow in (True, False):
+        try:
+            s = entry.stat(follow_symlinks=follow)
+        except OSError:
+            continue
+        return [(entry.name, s.st_mtime_ns, s.st_size, s.st_ino)]
+    return []  # removed since the folder was listed
 
 
 class LiveTemplates:

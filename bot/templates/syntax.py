@@ -2,7 +2,8 @@
 
 Placeholders are ``{name}`` from a fixed list; ``{{`` and ``}}`` are literal braces; anything
 else in braces is an error reported as ``path:line:col: message`` (columns count characters
-from 1), in words a practice manager can act on.
+from 1), in words a practice manager can act on. So is a control character other than tab
+and line ends (C0, DEL, C1): editors hide it, and patients would get it in their reply.
 
 Rendering rules (:meth:`Template.render`):
 
@@ -42,6 +43,7 @@ PLACEHOLDERS = (
 )
 CONTACT_PLACEHOLDERS = ("phone", "email", "booking_url")
 _PLACEHOLDER_LIST = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+_CONTROL_CHARS = frozenset(chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]) - {"\t", "\n"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,16 @@ def _name_problem(inner: str) -> str | None:
     return message + "; write {{ and }} to show braces"
 
 
+def _control_problem(path: str, line: int, col: int, char: str) -> Problem:
+    return Problem(
+        path,
+        line,
+        col,
+        f"invisible control character U+{ord(char):04X} is not allowed; "
+        "retype this part of the line",
+    )
+
+
 def _scan(text: str, path: str) -> tuple[list[tuple[_Part, ...]], list[Problem]]:
     """Split ``text`` into lines of literals and placeholders, recording problem positions."""
     lines: list[tuple[_Part, ...]] = []
@@ -180,12 +192,19 @@ def _scan(text: str, path: str) -> tuple[list[tuple[_Part, ...]], list[Problem]]
                 col, i = col + 1, i + 1
                 continue
             inner = text[i + 1 : end]
-            problem = _name_problem(inner)
-            if problem is None:
+            controls = [
+                _control_problem(path, line, col + 1 + at, c)
+                for at, c in enumerate(inner)
+                if c in _CONTROL_CHARS
+            ]
+            if controls:
+                # Naming the placeholder would echo the control characters into the report.
+                problems.extend(controls)
+            elif (problem := _name_problem(inner)) is not None:
+                problems.append(Problem(path, line, col, problem))
+            else:
                 flush()
                 parts.append(_Field(inner))
-            else:
-                problems.append(Problem(path, line, col, problem))
             col, i = col + end + 1 - i, end + 1
         elif char == "}":
             problems.append(
@@ -196,6 +215,9 @@ def _scan(text: str, path: str) -> tuple[list[tuple[_Part, ...]], list[Problem]]
                     "'}' without a matching '{'; write }} to show a '}' in the message",
                 )
             )
+            col, i = col + 1, i + 1
+        elif char in _CONTROL_CHARS:
+            problems.append(_control_problem(path, line, col, char))
             col, i = col + 1, i + 1
         else:
             buffer.append(char)
@@ -209,7 +231,8 @@ def parse_template(text: str, path: str) -> Template:
     """Parse template ``text`` (already decoded) shown in messages as ``path``.
 
     Raises:
-        InvalidTemplatesError: for any brace that is not a known placeholder or a literal brace.
+        InvalidTemplatesError: for any brace that is not a known placeholder or a literal
+            brace, and for any control character other than tab and line ends.
     """
     lines, problems = _scan(text.replace("\r\n", "\n").replace("\r", "\n"), path)
     if problems:
