@@ -11,10 +11,9 @@ import asyncio
 import importlib
 import io
 import json
-import logging
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from bot.events import (
 )
 from bot.ingest import PreparedEcho, PreparedPatient, PreparedStatus
 from bot.job import Job, JobState, NewJob
-from bot.logging import ALLOWED_KEYS, configure_logging, dropped_keys
+from bot.logging import ALLOWED_KEYS, dropped_keys
 from bot.pseudonym import Keyring
 from bot.retry import RetryPolicy
 from bot.settings import Settings
@@ -47,6 +46,7 @@ from bot.store import open_store
 from bot.store.sqlite import SQLiteStore
 from tests.helpers.fake_graph import Action, FakeGraph
 from tests.helpers.fixtures import all_fixtures, fixture_bytes
+from tests.helpers.logs import captured_logs
 from tests.helpers.service import (
     PSEUDONYM_KEY,
     VERIFY_TOKEN,
@@ -244,21 +244,6 @@ REVIEWED_LOG_KEYS = frozenset(
         "positions",
     }
 )
-
-
-@contextmanager
-def captured_logs(level: str = "debug") -> Iterator[io.StringIO]:
-    """Configure logging as ``serve`` does, into a buffer; restore everything afterwards."""
-    root = logging.getLogger()
-    handlers, root_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(level, "json", stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:] = handlers
-        root.setLevel(root_level)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ import secrets
 import sqlite3
 import struct
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager, closing, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,12 @@ from aiohttp import ClientResponse
 from adapters import REGISTRY, MetaPlatform
 from bot import cli
 from bot.events import Channel, ContactKind, Event
-from bot.logging import configure_logging
 from bot.pseudonym import Keyring
 from bot.settings import Settings
 from bot.store import Store
 from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
 from tests.helpers.fixtures import all_fixtures, fixture_json
+from tests.helpers.logs import captured_logs
 from tests.helpers.service import (
     APP_ID,
     FIXTURE_TIME,
@@ -319,21 +319,6 @@ class Capture:
     def events(self) -> list[str]:
         """The ``event`` of every line."""
         return [str(record.get("event")) for record in self.records()]
-
-
-@contextmanager
-def captured_logs(level: str, fmt: str = "json") -> Iterator[io.StringIO]:
-    """Configure logging as the CLI does, into a buffer; restore everything afterwards."""
-    root = logging.getLogger()
-    handlers, root_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging(level, fmt, stream=stream)
-    try:
-        yield stream
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:] = handlers
-        root.setLevel(root_level)
 
 
 @pytest.fixture(params=LEVELS)
