@@ -55,6 +55,7 @@ store and checks exactly that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import random
 import time
@@ -99,6 +100,9 @@ log = structlog.get_logger("bot.job")
 
 SETTLE_WINDOW = 120.0  # SPEC §5: an ambiguous send is settled within 120 s or resent once
 REQUEUE_BASE = 15.0  # first delay after a send ran out of attempts
+# A job that keeps hitting an error nobody foresaw (a bug, not Meta) ends failed on this
+# claim instead of coming back every few minutes until it is too old to send.
+UNEXPECTED_ERROR_CLAIMS = 3
 REQUEUE_MAX = 600.0
 
 
@@ -310,11 +314,21 @@ class Delivery:
         except StoreUnavailable:
             # The lease expires and another pass picks the job up; nothing is lost.
             log.warning("worker_store_unavailable", channel=job.channel.value, job=job.id)
-        except Exception:  # a bug must not kill the worker; the job stays queued
+        except Exception:  # a bug must not kill the worker; the job is tried a few times
+            gives_up = job.attempts >= UNEXPECTED_ERROR_CLAIMS
             log.error(
-                "worker_unexpected_error", channel=job.channel.value, job=job.id, exc_info=True
+                "worker_unexpected_error",
+                channel=job.channel.value,
+                job=job.id,
+                attempt=job.attempts,
+                outcome=Outcome.FAILED.value if gives_up else "requeued",
+                exc_info=True,
             )
-            await self._defer(job, owner, None)
+            if not gives_up:
+                await self._defer(job, owner, None)
+                return
+            with contextlib.suppress(StoreUnavailable):  # the lease expires; tried again
+                await self._end(job, owner, Outcome.FAILED)
 
     async def _run(self, job: Job, owner: str) -> None:
         now = self._clock()

@@ -6,6 +6,10 @@ import asyncio
 import json
 from typing import Any
 
+from adapters import REGISTRY
+from bot.adapter import Outbound
+from bot.events import Channel
+from bot.job import UNEXPECTED_ERROR_CLAIMS
 from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store.sqlite import SQLiteStore
@@ -444,3 +448,26 @@ async def test_delivery_throttled_channel_pauses_while_others_send(
         metrics = await (await service.client.get("/metrics")).text()
     assert [r.node for r in graph.requests] == [PHONE_NUMBER_ID, PAGE_ID]
     assert 'practice_bot_graph_usage_percent{channel="whatsapp"} 100.0' in metrics
+
+
+async def test_delivery_unexpected_error_ends_failed_after_three_claims(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A send that keeps hitting an error nobody foresaw is tried three times, then fails."""
+
+    def broken(*_args: object, **_kwargs: object) -> Outbound:
+        raise RuntimeError("a bug, not Meta")
+
+    clock = Clock()
+    platform = REGISTRY.replace(Channel.WHATSAPP, build_send=broken)
+    async with running_service(settings, clock, platform=platform) as service:
+        assert (await service.post(fixture_bytes("whatsapp", "text"))).status == 200
+        for _ in range(UNEXPECTED_ERROR_CLAIMS):
+            await service.drain()
+            clock.advance(3600)
+        await service.drain()
+        assert _rows(service, "SELECT outcome, attempts FROM reply_jobs") == [
+            ("failed", UNEXPECTED_ERROR_CLAIMS)
+        ]
+        assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
+    assert graph.requests == []
