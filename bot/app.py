@@ -26,6 +26,7 @@ from aiohttp.web_response import StreamResponse
 from structlog.typing import FilteringBoundLogger
 
 from bot.adapter import Platform
+from bot.body_budget import BodyBudget
 from bot.errors import StoreUnavailable
 from bot.events import Channel
 from bot.ingest import GroupCommit, IngestPolicy
@@ -42,6 +43,7 @@ from bot.worker import Pacer, ReplyWorker, WorkerConfig
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "SERVER_OPTIONS",
     "AccessLogger",
     "Runtime",
     "build_policy",
@@ -52,6 +54,20 @@ __all__ = [
 log = structlog.get_logger("bot.app")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # SPEC §3: Meta's batches reach ~3 MB
+# Bodies held before their signature is known (bot.body_budget): up to 256 ordinary webhooks
+# of 64 KiB at once, and three bodies near the limit.
+SMALL_BODY_BYTES = 64 * 1024
+UNVERIFIED_SMALL_BYTES = 16 * 1024 * 1024
+UNVERIFIED_LARGE_BYTES = 3 * MAX_BODY_BYTES
+BODY_TIMEOUT = 30.0  # seconds to receive a whole body once its headers are in
+BUSY_RETRY_AFTER = 1  # seconds, in the Retry-After of a webhook refused for the budget
+# What ``serve`` gives aiohttp's server. aiohttp closes a connection whose next request has
+# not completed its headers within the keep-alive timeout, counted from the connection's
+# start or its last response: that timer is the header timeout (and ends idle keep-alive
+# connections). A body left unread by a refusal is drained for ``lingering_time`` before the
+# connection closes, so a refused slow upload is let go after a second, not ten.
+SERVER_OPTIONS: dict[str, Any] = {"keepalive_timeout": 20.0, "lingering_time": 1.0}
+CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned; never sent on the wire
 MESSENGER_RATE = 250.0  # below the Send API's 300 calls/s per Page
 PURGE_INTERVAL = 24 * 3600.0
 
@@ -77,6 +93,14 @@ class Runtime:
     clock: Callable[[], float]
     worker: ReplyWorker | None = None
     request_ids: Callable[[], str] = field(default_factory=_request_ids)
+    body_timeout: float = BODY_TIMEOUT
+    bodies: BodyBudget = field(
+        default_factory=lambda: BodyBudget(
+            small_body=SMALL_BODY_BYTES,
+            small_limit=UNVERIFIED_SMALL_BYTES,
+            large_limit=UNVERIFIED_LARGE_BYTES,
+        )
+    )
     # The webhook line's logger, bound once logging is configured: the module's lazy proxy
     # would look the configuration up again for every webhook.
     webhook_log: FilteringBoundLogger = field(default_factory=log.bind)
@@ -89,8 +113,12 @@ class AccessLogger(AbstractAccessLogger):
     """Access log without query strings, client addresses or user agents, at DEBUG."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        match_info = getattr(request, "match_info", None)
-        resource = match_info.route.resource if match_info is not None else None
+        try:
+            resource = request.match_info.route.resource  # type: ignore[attr-defined]
+        except (AttributeError, AssertionError):
+            # A request aiohttp refused before routing (a malformed request line, headers
+            # that are too long) has no route: aiohttp asserts when asked for one.
+            resource = None
         route = resource.canonical if resource is not None else "unmatched"
         log.debug(
             "http_access",
@@ -119,6 +147,11 @@ async def webhook_post(request: web.Request) -> web.Response:
     bound = REQUEST_ID.set(rt.request_ids())
     try:
         result = await _receive(rt, request)
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler of a client that went away (when handler cancellation
+        # is on) and of a request still running when shutdown gives up waiting.
+        result = WebhookResult(CLIENT_CLOSED, result.channel, {"reason": "cancelled"})
+        raise
     finally:
         channel = result.channel_label
         rt.metrics.count_webhook(channel, str(result.status))
@@ -132,17 +165,41 @@ async def webhook_post(request: web.Request) -> web.Response:
         REQUEST_ID.reset(bound)
     if result.replies and result.channel is not None and rt.worker is not None:
         rt.worker.wake([result.channel])
-    return web.Response(status=result.status, text="ok" if result.status == 200 else "")
+    response = web.Response(status=result.status, text="ok" if result.status == 200 else "")
+    if result.retry_after is not None:
+        response.headers["Retry-After"] = str(result.retry_after)
+    if result.close:
+        response.force_close()  # the unread rest of the body is not drained first
+    return response
 
 
 async def _receive(rt: Runtime, request: web.Request) -> WebhookResult:
-    too_large = WebhookResult(413, fields={"reason": "too_large"})
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        return too_large
+    declared = request.content_length
+    if (declared or 0) > MAX_BODY_BYTES:
+        return WebhookResult(413, fields={"reason": "too_large"})
+    held = declared if declared is not None else MAX_BODY_BYTES  # a chunked body may grow
+    if not rt.bodies.take(held):
+        return WebhookResult(
+            503, fields={"reason": "busy"}, retry_after=BUSY_RETRY_AFTER, close=True
+        )
     try:
-        body = await request.read()
+        return await _read_and_handle(rt, request)
+    finally:
+        rt.bodies.give_back(held)
+
+
+async def _read_and_handle(rt: Runtime, request: web.Request) -> WebhookResult:
+    try:
+        async with asyncio.timeout(rt.body_timeout):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return too_large
+        return WebhookResult(413, fields={"reason": "too_large"})
+    except TimeoutError:
+        return WebhookResult(408, fields={"reason": "body_timeout"}, close=True)
+    except ConnectionResetError:
+        # The client went away mid-body: nothing was received, nothing is wrong here. Meta
+        # redelivers what it did not finish sending; anyone else must not inflate the 5xx.
+        return WebhookResult(CLIENT_CLOSED, fields={"reason": "client_closed"})
     return await rt.webhooks.handle(body, request.headers.get("X-Hub-Signature-256"))
 
 

@@ -10,6 +10,7 @@ must exist before Meta is told 200.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +32,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one too large for a float (``1e999``) is not valid input."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
 # Built once: ``json.loads`` with any keyword argument builds a new decoder on every call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# NaN, Infinity and numbers that overflow to infinity are refused: SPEC §3 says 400.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
@@ -60,13 +70,16 @@ class WebhookResult:
     """What became of one webhook: the HTTP status to answer and what the log line says.
 
     ``channel`` is ``None`` until the payload's ``object`` named one; ``replies`` is True
-    when at least one reply job was queued (the worker should look now).
+    when at least one reply job was queued (the worker should look now). ``retry_after``
+    (seconds) and ``close`` shape a refusal: try again later, and not on this connection.
     """
 
     status: int
     channel: Channel | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     replies: bool = False
+    retry_after: int | None = None
+    close: bool = False
 
     @property
     def channel_label(self) -> str:

@@ -377,6 +377,8 @@ async def test_webhook_instagram_secret_is_accepted(tmp_path: Path, graph: FakeG
         b'"text"',
         b'{"a": NaN}',
         b'{"a": Infinity}',
+        b'{"a": 1e999}',
+        b'{"a": -1e999}',
         b"\xff\xfe{}",
         b"[" * 5000 + b"]" * 5000,
         b'{"n": ' + b"9" * 5000 + b"}",

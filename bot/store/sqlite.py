@@ -2,20 +2,27 @@
 
 A commit here costs tens of microseconds plus one fsync, less than handing the work to a
 thread, so statements run directly on the loop. A transaction never awaits anything real, so
-no other task can interleave with it. Checkpoints, whose fsync of the database file can take
-a long time, run on a thread of their own. ``secure_delete`` overwrites deleted rows, and the
-WAL is checkpointed and truncated on close, so erased recipients leave no trace in the files.
+no other task can interleave with it. Waiting for another process's write lock is the one
+wait: SQLite's own busy handler would sleep inside the call and freeze the loop, so it is
+off, and a write that finds the lock taken sleeps on the loop between tries instead.
+
+Checkpoints, whose fsync of the database file can take a long time, run on a thread of their
+own. ``secure_delete`` overwrites deleted rows, and the WAL is checkpointed and truncated on
+close, so erased recipients leave no trace in the files.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -52,6 +59,29 @@ DIALECT = Dialect(
 )
 
 CHECKPOINT_INTERVAL = 0.5  # seconds between checkpoints of the WAL, off the event loop
+LOCK_WAIT = 5.0  # seconds a write waits for another process's lock before the store gives up
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+_T = TypeVar("_T")
+
+
+async def _when_unlocked(run: Callable[[], _T], budget: float) -> _T:
+    """``run()``, tried again while another connection holds the write lock.
+
+    Between tries the loop is free: health checks, metrics and webhooks that need no lock
+    go on. After ``budget`` seconds the busy error is raised.
+    """
+    deadline = time.monotonic() + budget
+    pause = 0.001
+    while True:
+        try:
+            return run()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class _Cursor:
@@ -75,20 +105,44 @@ class _Cursor:
         return int(self._cur.execute(sql, args).lastrowid or 0)
 
 
+class _WaitingCursor(_Cursor):
+    """A cursor for statements outside a transaction: a write waits for the lock on the loop."""
+
+    __slots__ = ("_lock_wait",)
+
+    def __init__(self, db: sqlite3.Connection, lock_wait: float) -> None:
+        super().__init__(db)
+        self._lock_wait = lock_wait
+
+    async def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        cursor = await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
+        return cursor.rowcount
+
+    async def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> Sequence[Row]:
+        cursor = await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
+
+    async def insert(self, sql: str, args: tuple[Any, ...]) -> int:
+        cursor = await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
+        return int(cursor.lastrowid or 0)
+
+
 class _Transaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` on one connection; rolled back on any exception.
 
     A class rather than a generator: ingest opens one for every group of webhooks.
     """
 
-    __slots__ = ("_db",)
+    __slots__ = ("_db", "_lock_wait")
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, lock_wait: float) -> None:
         self._db = db
+        self._lock_wait = lock_wait
 
     async def __aenter__(self) -> _Cursor:
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            await _when_unlocked(lambda: self._db.execute("BEGIN IMMEDIATE"), self._lock_wait)
         except sqlite3.Error as error:
             raise StoreUnavailable(f"cannot begin: {type(error).__name__}") from None
         return _Cursor(self._db)
@@ -175,6 +229,40 @@ class _Checkpointer:
                     log.warning("store_checkpoint_failed", reason=type(error).__name__)
 
 
+def _create_private(path: Path) -> None:
+    """Create the database's missing folders (0700) and its empty file (0600), whatever the
+    umask: they hold the contact log. SQLite gives the ``-wal`` and ``-shm`` files the mode
+    of the database file. Folders and files that already exist are left as they are.
+    """
+    missing: list[Path] = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it a moment ago
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)  # mkdir's mode passes through the umask
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _cannot_open(path: Path, error: sqlite3.Error | OSError) -> str:
+    """Why the file could not be opened, in words: the path, the system's reason or SQLite's
+    own fixed message (no statement has run yet, so no value can be in it)."""
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    if isinstance(error, OSError):
+        return f"cannot create {error.filename or path}: {error.strerror or type(error).__name__}"
+    return f"cannot open {path}: {error}"
+
+
 class SQLiteStore(SqlStore):
     """``Store`` on one SQLite file (``DATABASE_URL=sqlite:///path``).
 
@@ -186,12 +274,13 @@ class SQLiteStore(SqlStore):
 
     dialect = DIALECT
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, lock_wait: float = LOCK_WAIT) -> None:
         super().__init__()
         self.path = Path(path)
+        self._lock_wait = lock_wait
         self._db: sqlite3.Connection | None = None
         self._bg: sqlite3.Connection | None = None
-        self._bg_cursor: _Cursor | None = None
+        self._bg_cursor: _WaitingCursor | None = None
         self._checkpointer: _Checkpointer | None = None
 
     @property
@@ -213,20 +302,22 @@ class SQLiteStore(SqlStore):
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {synchronous}")
         db.execute("PRAGMA secure_delete = ON")
-        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA busy_timeout = 0")  # a lock is waited for on the loop, see above
         db.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread does it
         return db
 
     async def open(self) -> None:
+        db: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             db = self._connect("FULL")
             bg = self._connect("NORMAL")
         except (sqlite3.Error, OSError) as error:
-            raise StoreUnavailable(
-                f"cannot open the SQLite store: {type(error).__name__}"
-            ) from None
-        self._db, self._bg, self._bg_cursor = db, bg, _Cursor(bg)
+            if db is not None:
+                db.close()
+            raise StoreUnavailable(_cannot_open(self.path, error)) from None
+        self._db, self._bg = db, bg
+        self._bg_cursor = _WaitingCursor(bg, self._lock_wait)
         try:
             async with self._atomic() as ex:
                 await migrate(ex, self.dialect)
@@ -261,10 +352,10 @@ class SQLiteStore(SqlStore):
         return True
 
     def _atomic(self) -> _Transaction:
-        return _Transaction(self.db)
+        return _Transaction(self.db, self._lock_wait)
 
     def _bookkeeping(self) -> _Transaction:
-        return _Transaction(self.bg)
+        return _Transaction(self.bg, self._lock_wait)
 
     def _single(self) -> _OneStatement:
         return _OneStatement(self._bg_cursor)

@@ -15,7 +15,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters import REGISTRY, MetaPlatform
-from bot.app import AccessLogger, Runtime, create_app, runtime_key
+from bot.app import SERVER_OPTIONS, AccessLogger, Runtime, create_app, runtime_key
 from bot.events import Channel, Event
 from bot.retry import RetryPolicy
 from bot.settings import Settings
@@ -159,10 +159,12 @@ async def running_service(
     worker: WorkerConfig | None = None,
     retry_policy: RetryPolicy | None = None,
     platform: MetaPlatform = REGISTRY,
+    server_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Service]:
     """Start the real app on loopback; stop it (and its worker) on exit.
 
-    The worker polls every 0.05 s unless ``worker`` says otherwise.
+    The worker polls every 0.05 s unless ``worker`` says otherwise; ``server_options``
+    change what ``serve`` gives aiohttp's server (``bot.app.SERVER_OPTIONS``).
     """
     clock = clock if clock is not None else Clock()
     app = create_app(
@@ -179,7 +181,8 @@ async def running_service(
     server = TestServer(app)
     # TestServer ignores access_log_class given to its constructor; start it explicitly so
     # tests log requests exactly as `practice-bot serve` does.
-    await server.start_server(access_log_class=AccessLogger)
+    options = {**SERVER_OPTIONS, **(server_options or {})}
+    await server.start_server(access_log_class=AccessLogger, **options)
     client: TestClient[web.Request, web.Application] = TestClient(server)
     async with client:  # closing the client closes the server and runs cleanup_ctx
         yield Service(client=client, app=app, clock=clock)
