@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import errno
 import gc
 import io
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -25,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from adapters import REGISTRY
 from bot import __version__
+from bot.envfile import read_env_file
 from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.events import Channel
 from bot.settings import Settings, load_settings
@@ -37,6 +40,13 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
 SHUTDOWN_TIMEOUT = 3.0  # webhooks take milliseconds; the worker gets the rest of the 10 s grace
+# The days --since, --until and --at may name: the contact log's clock starts in 1970, and a
+# reply at a moment depends on the next opening up to 400 days later, which must still be a
+# date Python can count (the last is 9999-12-31).
+FIRST_DAY = date(1970, 1, 1)
+# Binding the listening socket failed: another process has the port, or it is not ours to use.
+_CANNOT_LISTEN = frozenset({errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL})
+LAST_DAY = date(9997, 12, 31)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +59,8 @@ def _env_file_option(parser: argparse.ArgumentParser, *, root: bool = False) -> 
         type=Path,
         default=argparse.SUPPRESS if not root else None,
         metavar="PATH",
-        help="dotenv file of KEY=value lines; real environment variables win",
+        help="file of KEY=value lines, read as docker run --env-file reads it (values "
+        "verbatim: no quotes, no inline comments); real environment variables win",
     )
 
 
@@ -103,6 +114,16 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def _store_unavailable(error: StoreUnavailable) -> int:
+    """The one report of a store that cannot be opened or used: one line, exit code 2.
+
+    ``StoreUnavailable`` carries paths, fixed words and error class names, never the URL, so
+    a password in ``DATABASE_URL`` cannot reach the terminal.
+    """
+    _err(f"DATABASE_URL: {error}")
+    return EXIT_CONFIG
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.env_file)
 
@@ -140,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     try:
+        # First: a value another reader takes differently often explains a problem below.
+        for note in read_env_file(args.env_file).warnings if args.env_file else []:
+            _err(f"warning: {note}")
         settings = _settings(args)
     except ConfigError as error:
         for line in error.problems:
@@ -163,7 +187,7 @@ def _check(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
     from aiohttp import web  # noqa: PLC0415 - keep the other commands quick to start
 
-    from bot.app import AccessLogger, create_app  # noqa: PLC0415
+    from bot.app import SERVER_OPTIONS, AccessLogger, create_app  # noqa: PLC0415
     from bot.logging import configure_logging, flush_logs  # noqa: PLC0415
     from bot.selfcheck import startup_problems  # noqa: PLC0415
 
@@ -188,7 +212,16 @@ def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplate
             shutdown_timeout=SHUTDOWN_TIMEOUT,
             print=None,
             handle_signals=True,
+            **SERVER_OPTIONS,
         )
+    except StoreUnavailable as error:
+        # The store opens as the app starts, before the service has answered anything.
+        return _store_unavailable(error)
+    except OSError as error:
+        if error.errno not in _CANNOT_LISTEN:
+            raise
+        _err(f"PORT: cannot listen on {settings.host}:{settings.port} ({os.strerror(error.errno)})")
+        return EXIT_CONFIG
     finally:
         flush_logs()
     return EXIT_OK
@@ -203,6 +236,9 @@ def _preview(args: argparse.Namespace, settings: Settings, templates: LiveTempla
             at = datetime.fromisoformat(args.at)
         except ValueError:
             _err(f"--at: {args.at!r} is not an ISO 8601 date and time, e.g. 2026-12-24T18:30")
+            return EXIT_CONFIG
+        if not FIRST_DAY <= at.date() <= LAST_DAY:
+            _err(f"--at: must be a moment from {FIRST_DAY} to {LAST_DAY}")
             return EXIT_CONFIG
         if at.tzinfo is None:
             at = at.replace(tzinfo=zone)
@@ -219,14 +255,38 @@ def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _contacts_usage(args: argparse.Namespace) -> str | None:
+    """A problem with the options of a ``contacts`` command, found before the store is opened."""
+    if args.contacts_command == "forget":
+        from bot.pseudonym import normalise_contact_id  # noqa: PLC0415 - loads cryptography
+
+        if not normalise_contact_id(Channel(args.channel), args.sender_id.strip()):
+            # It would match every sender whose id normalises to nothing. What was typed is
+            # never echoed: it is a patient's number or id.
+            return (
+                "--sender-id: is empty once spaces and phone punctuation are removed; "
+                "give the person's phone number or id"
+            )
+    if args.contacts_command == "export":
+        for option, day in (("--since", args.since), ("--until", args.until)):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                return f"{option}: must be a date from {FIRST_DAY} to {LAST_DAY}"
+    return None
+
+
 def _contacts(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
     del templates
-    store = open_store(settings.database_url, pool_size=1)
+    problem = _contacts_usage(args)
+    if problem is not None:
+        _err(problem)
+        return EXIT_CONFIG
     try:
+        # These commands read or erase the log that exists: a mistyped DATABASE_URL must not
+        # make a new, empty one and report success.
+        store = open_store(settings.database_url, pool_size=1, create=False)
         return asyncio.run(_contacts_async(args, settings, store))
     except StoreUnavailable as error:
-        _err(f"DATABASE_URL: the store is unavailable ({error})")
-        return EXIT_CONFIG
+        return _store_unavailable(error)
 
 
 async def _contacts_async(args: argparse.Namespace, settings: Settings, store: Store) -> int:
@@ -255,7 +315,8 @@ async def _contacts_async(args: argparse.Namespace, settings: Settings, store: S
 
             channel = Channel(args.channel)
             keyring = Keyring(settings.pseudonym_key.get_secret_value())
-            deleted = await store.forget(channel, keyring.contact(channel, args.sender_id))
+            sender = args.sender_id.strip()
+            deleted = await store.forget(channel, keyring.contact(channel, sender))
             print(f"deleted {deleted}")
         else:
             counts = await store.purge(time.time(), settings.contact_log_retention_days)

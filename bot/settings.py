@@ -1,12 +1,13 @@
-"""The one settings object, read from the environment and an optional dotenv file (SPEC §2).
+"""The one settings object, read from the environment and an optional env file (SPEC §2).
 
 Nothing else in the bot reads the environment: ``load_settings`` is called once by the CLI
 and the result is passed in. Every problem is reported as ``VARIABLE: message``; secrets never
-appear in any message.
+appear in any message. The env file is read by ``bot.envfile`` (Docker's ``--env-file`` rules).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.adapter import SendConfig
+from bot.envfile import read_env_file
 from bot.errors import ConfigError
 from bot.events import Channel
 from bot.hours import Schedule, check_bank_holidays, parse_closed_dates, parse_opening_hours
@@ -26,6 +28,15 @@ __all__ = ["ChannelState", "Settings", "load_settings"]
 
 _PLACEHOLDER_PREFIX = "CHANGE-ME"
 _MIN_KEY_CHARS = 32
+_SECRETS = (
+    "meta_app_secret",
+    "meta_verify_token",
+    "instagram_app_secret",
+    "whatsapp_access_token",
+    "messenger_page_access_token",
+    "instagram_access_token",
+    "pseudonym_key",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +119,30 @@ class Settings(BaseSettings):
         check_bank_holidays(code)
         return code
 
+    @field_validator(*_SECRETS)
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank secret signs, verifies or authorises nothing: every webhook would get a 403
+        # or every send a 401, long after start-up said all was well.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is blank: it holds only spaces or tabs")
+        return value
+
+    @field_validator("meta_app_secret")
+    @classmethod
+    def _no_blank_entry(cls, value: SecretStr) -> SecretStr:
+        if any(not part.strip() for part in value.get_secret_value().split(",")):
+            raise ValueError(
+                "has a blank entry in its comma-separated list (a stray or doubled comma): "
+                "list the secrets as secret1,secret2"
+            )
+        return value
+
     @field_validator("pseudonym_key")
     @classmethod
     def _key_length(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < _MIN_KEY_CHARS:
             raise ValueError(f"must be at least {_MIN_KEY_CHARS} characters")
-        return value
-
-    @field_validator("meta_app_secret", "meta_verify_token")
-    @classmethod
-    def _not_blank(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip(", "):
-            raise ValueError("must not be empty")
         return value
 
     @field_validator("practice_phone")
@@ -182,6 +205,20 @@ class Settings(BaseSettings):
     def _database(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
+        path = value.removeprefix("sqlite:///") if value.startswith("sqlite:///") else None
+        if path == ":memory:":
+            # Every connection would open its own empty database, and all of it would be
+            # lost on restart: webhooks would be acknowledged and never answered.
+            raise ValueError(
+                "an in-memory SQLite database is lost on restart and is not shared between "
+                "the service's connections; use a file path, e.g. "
+                "sqlite:///data/practice-bot.sqlite3"
+            )
+        if path is not None and (not path or path.endswith("/")):
+            raise ValueError(
+                "needs a database file name after sqlite:///, e.g. "
+                "sqlite:///data/practice-bot.sqlite3"
+            )
         return value
 
     @model_validator(mode="after")
@@ -319,15 +356,26 @@ def _problem_lines(error: ValidationError) -> list[str]:
     return lines
 
 
+def _from_file(env_file: Path) -> dict[str, str]:
+    """The file's settings that the environment does not set (an empty variable is unset)."""
+    in_environment = {name.lower() for name, value in os.environ.items() if value}
+    return {
+        name.lower(): value
+        for name, value in read_env_file(env_file).values.items()
+        if value and name.lower() in Settings.model_fields and name.lower() not in in_environment
+    }
+
+
 def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings from the environment (which wins) and an optional dotenv file.
+    """Build the settings from ``overrides``, the environment and an optional env file, in
+    that order of precedence.
 
     Raises:
-        ConfigError: one ``VARIABLE: message`` line per problem.
+        ConfigError: one ``VARIABLE: message`` line per problem (``path:line:col: message``
+            for a line of the env file that is not ``KEY=value``).
     """
-    if env_file is not None and not env_file.is_file():
-        raise ConfigError([f"--env-file: {env_file} does not exist or is not a file"])
+    values = _from_file(env_file) if env_file is not None else {}
     try:
-        return Settings(_env_file=env_file, _env_file_encoding="utf-8", **overrides)
+        return Settings(**{**values, **overrides})
     except ValidationError as error:
         raise ConfigError(_problem_lines(error)) from None

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from bot.events import Channel, ContactKind, EventKind, Outcome
 from bot.pseudonym import Keyring
 from bot.store.sqlite import SQLiteStore
+from tests.helpers.process import BotProcess
 from tests.helpers.service import PSEUDONYM_KEY, REPO
 
 BASE_ENV = {
@@ -29,13 +32,14 @@ BASE_ENV = {
 
 
 def _run(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+    tmp_path: Path, *args: str, env: dict[str, str | None] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m bot`` in tmp_path with only the given variables."""
+    """Run ``python -m bot`` in tmp_path with only the given variables (None: not set)."""
     values = {**BASE_ENV, **(env or {})}
     values.setdefault("TEMPLATES_DIR", str(REPO / "templates"))
     values.setdefault("DATABASE_URL", f"sqlite:///{tmp_path}/data/bot.sqlite3")
-    full = {"PATH": os.environ.get("PATH", ""), **values}
+    full = {"PATH": os.environ.get("PATH", "")}
+    full.update({name: value for name, value in values.items() if value is not None})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=tmp_path,
@@ -241,3 +245,229 @@ async def test_cli_contacts_purge_applies_retention(tmp_path: Path) -> None:
     result = _run(tmp_path, "contacts", "purge")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("deleted 3 contact records")
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The single line a command printed on stderr after its warnings, with no traceback."""
+    assert "Traceback" not in result.stderr + result.stdout
+    [line] = [x for x in result.stderr.splitlines() if not x.startswith("warning: ")]
+    return line
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///{tmp}",
+        "sqlite:///{tmp}/a-file/data/bot.sqlite3",
+        "postgresql://postgres:cli-db-password@127.0.0.1:1/practice_bot",
+    ],
+    ids=["folder", "under-a-file", "refused-port"],
+)
+def test_cli_serve_store_cannot_open_exit_2_one_line(tmp_path: Path, url: str) -> None:
+    """serve with a store it cannot open prints one DATABASE_URL line and exits 2."""
+    (tmp_path / "a-file").write_text("not a folder\n")
+    result = _run(tmp_path, "serve", env={"DATABASE_URL": url.format(tmp=tmp_path)})
+    assert result.returncode == 2
+    assert _one_line(result).startswith("DATABASE_URL: ")
+    assert "cli-db-password" not in result.stderr + result.stdout
+
+
+def test_cli_serve_port_in_use_exit_2_one_line(tmp_path: Path) -> None:
+    """serve on a port another process holds prints one PORT line and exits 2."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = _run(tmp_path, "serve", env={"HOST": "127.0.0.1", "PORT": port})
+    assert result.returncode == 2
+    assert _one_line(result) == f"PORT: cannot listen on 127.0.0.1:{port} (Address already in use)"
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite:///"])
+def test_cli_sqlite_url_without_a_file_is_refused(tmp_path: Path, url: str) -> None:
+    """An in-memory or empty SQLite path is refused at validation with exit 2."""
+    result = _run(tmp_path, "serve", env={"DATABASE_URL": url})
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert line.startswith("DATABASE_URL: ")
+    assert "file" in line
+
+
+def test_cli_sqlite_memory_message_says_why(tmp_path: Path) -> None:
+    """The :memory: refusal says the database is lost on restart and not shared."""
+    line = _one_line(_run(tmp_path, "check", env={"DATABASE_URL": "sqlite:///:memory:"}))
+    assert "lost on restart" in line
+    assert "not shared" in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("META_APP_SECRET", " \t "),
+        ("META_APP_SECRET", "cli-secret-one, ,cli-secret-two"),
+        ("META_APP_SECRET", "cli-secret-one,"),
+        ("META_VERIFY_TOKEN", " \t "),
+        ("PSEUDONYM_KEY", " \t" * 20),
+        ("INSTAGRAM_APP_SECRET", " \t "),
+        ("WHATSAPP_ACCESS_TOKEN", " \t "),
+        ("MESSENGER_PAGE_ACCESS_TOKEN", " \t "),
+        ("INSTAGRAM_ACCESS_TOKEN", " \t "),
+    ],
+)
+def test_cli_blank_secret_is_refused(tmp_path: Path, variable: str, value: str) -> None:
+    """A whitespace-only secret, or list entry, stops start-up naming only the variable."""
+    result = _run(tmp_path, "serve", env={variable: value})
+    assert result.returncode == 2
+    assert _one_line(result).startswith(f"{variable}: ")
+    assert "cli-secret" not in result.stderr + result.stdout
+
+
+def _preview_text(tmp_path: Path, env_file: Path, **env: str | None) -> str:
+    result = _run(
+        tmp_path,
+        "templates",
+        "preview",
+        "--channel",
+        "whatsapp",
+        "--env-file",
+        str(env_file),
+        env={"PRACTICE_NAME": None, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_cli_env_file_value_with_hash_loads_whole(tmp_path: Path) -> None:
+    """An unquoted value containing " #" is read to the end of the line."""
+    env_file = tmp_path / "bot.env"
+    env_file.write_text("PRACTICE_NAME=Smile Studio #2 Leeds\n")
+    assert "contacting Smile Studio #2 Leeds." in _preview_text(tmp_path, env_file)
+
+
+def test_cli_env_file_quoted_value_keeps_its_quotes(tmp_path: Path) -> None:
+    """A quoted value is taken verbatim, quotes included, as docker run --env-file does."""
+    env_file = tmp_path / "bot.env"
+    env_file.write_text('PRACTICE_NAME="Smile Studio"\n')
+    assert 'contacting "Smile Studio".' in _preview_text(tmp_path, env_file)
+
+
+def test_cli_environment_wins_over_env_file(tmp_path: Path) -> None:
+    """A real environment variable overrides the same variable in the env file."""
+    env_file = tmp_path / "bot.env"
+    env_file.write_text("PRACTICE_NAME=From File\n")
+    text = _preview_text(tmp_path, env_file, PRACTICE_NAME="From Environment")
+    assert "From Environment" in text
+    assert "From File" not in text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'META_APP_SECRET="cli-file-secret"',
+        "META_APP_SECRET='cli-file-secret'",
+        "META_APP_SECRET=cli-file-secret #rotated",
+        "META_APP_SECRET=cli-file-secret ",
+    ],
+    ids=["double-quotes", "single-quotes", "hash", "trailing-space"],
+)
+def test_cli_check_warns_about_env_file_values_read_differently(tmp_path: Path, line: str) -> None:
+    """check warns path:line and the variable, never the value, and still exits 0."""
+    env_file = tmp_path / "bot.env"
+    env_file.write_text(f"# practice-bot\n{line}\n")
+    result = _run(tmp_path, "check", "--env-file", str(env_file))
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {env_file}:2: META_APP_SECRET " in result.stderr
+    assert "cli-file-secret" not in result.stderr + result.stdout
+
+
+def test_cli_env_file_export_line_is_refused(tmp_path: Path) -> None:
+    """A line docker run --env-file refuses (export KEY=value) stops with path:line:col."""
+    env_file = tmp_path / "bot.env"
+    env_file.write_text("PRACTICE_NAME=CLI Dental\nexport PORT=8081\n")
+    result = _run(tmp_path, "serve", "--env-file", str(env_file))
+    assert result.returncode == 2
+    assert _one_line(result).startswith(f"{env_file}:2:1: ")
+
+
+async def test_cli_serve_creates_private_data_folder_and_files(tmp_path: Path) -> None:
+    """Under umask 022 serve creates the data folder 0700 and the database files 0600."""
+    data = tmp_path / "data"
+    bot = BotProcess(tmp_path, "http://127.0.0.1:9", DATABASE_URL=f"sqlite:///{data}/bot.sqlite3")
+    previous = os.umask(0o022)
+    try:
+        await bot.start()
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in [data, *data.iterdir()]}
+    finally:
+        os.umask(previous)
+        await bot.stop()
+    assert modes == {
+        "data": 0o700,
+        "bot.sqlite3": 0o600,
+        "bot.sqlite3-wal": 0o600,
+        "bot.sqlite3-shm": 0o600,
+    }
+
+
+async def test_cli_contacts_forget_trims_the_sender_id(tmp_path: Path) -> None:
+    """contacts forget ignores spaces around the id."""
+    await _seed(tmp_path / "data" / "bot.sqlite3")
+    result = _run(
+        tmp_path,
+        "contacts",
+        "forget",
+        "--channel",
+        "messenger",
+        "--sender-id",
+        " 6000000000000001 ",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "deleted 1"
+
+
+@pytest.mark.parametrize("sender", ["", "  ", "+", "-", "( )"])
+async def test_cli_contacts_forget_refuses_an_empty_id(tmp_path: Path, sender: str) -> None:
+    """An id that normalises to nothing is refused with exit 2, deleting nothing."""
+    await _seed(tmp_path / "data" / "bot.sqlite3")
+    result = _run(tmp_path, "contacts", "forget", "--channel", "whatsapp", f"--sender-id={sender}")
+    assert result.returncode == 2
+    assert _one_line(result).startswith("--sender-id: ")
+    assert len(_run(tmp_path, "contacts", "export").stdout.strip().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export"],
+        ["summary"],
+        ["purge"],
+        ["forget", "--channel", "whatsapp", "--sender-id", "+44 7700 900123"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_cli_contacts_without_a_database_exit_2(tmp_path: Path, command: list[str]) -> None:
+    """The contacts commands refuse a SQLite file that does not exist, and create none."""
+    result = _run(tmp_path, "contacts", *command)
+    assert result.returncode == 2
+    database = tmp_path / "data" / "bot.sqlite3"
+    assert _one_line(result).startswith(f"DATABASE_URL: no database at {database}")
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["contacts", "export", "--until", "9999-12-31"],
+        ["contacts", "export", "--since", "0001-01-01"],
+        ["templates", "preview", "--at", "0001-01-01T00:00"],
+        ["templates", "preview", "--at", "9999-12-31T23:59"],
+    ],
+    ids=["until", "since", "at-first", "at-last"],
+)
+def test_cli_dates_out_of_range_exit_2_naming_the_option(tmp_path: Path, args: list[str]) -> None:
+    """A date the calendar arithmetic cannot handle names the option and the accepted range."""
+    result = _run(tmp_path, *args)
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert line.startswith(f"{args[2]}: ")
+    assert "1970-01-01" in line
+    assert "9997-12-31" in line

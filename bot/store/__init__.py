@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from bot.errors import StoreUnavailable
 from bot.events import Channel, EventKind, Outcome
 from bot.job import JobStore, NewJob
 
@@ -22,13 +24,15 @@ __all__ = ["ContactRecord", "IngestTx", "PurgeCounts", "Store", "open_store"]
 
 @dataclass(frozen=True, slots=True)
 class ContactRecord:
-    """One contact-log row as exported: nothing but time, channel, pseudonym, kind, outcome."""
+    """One contact-log row as exported: time, channel, pseudonym, kind, outcome, and the file
+    name of the text that was sent (``None`` when none was)."""
 
     time: float
     channel: str
     pseudonym: str
     kind: str
     outcome: str
+    template: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +148,25 @@ class Store(JobStore, Protocol):
         ...
 
 
-def open_store(url: str, *, pool_size: int = 4) -> Store:
-    """The store for a ``DATABASE_URL`` (not yet opened)."""
+def open_store(url: str, *, pool_size: int = 4, create: bool = True) -> Store:
+    """The store for a ``DATABASE_URL`` (not yet opened).
+
+    ``create=False`` is for commands that read or erase an existing contact log: a SQLite
+    file that does not exist is then an error, not a new empty store.
+
+    Raises:
+        StoreUnavailable: ``create`` is False and there is no SQLite file at the path.
+    """
     if url.startswith("sqlite:///"):
         from bot.store.sqlite import SQLiteStore  # noqa: PLC0415 - only load the backend in use
 
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        path = url.removeprefix("sqlite:///")
+        if not create and not Path(path).exists():
+            raise StoreUnavailable(
+                f"no database at {Path(path).absolute()} (the service creates it when it "
+                "first starts; check the path and the working directory)"
+            )
+        return SQLiteStore(path)
     if url.startswith(("postgresql://", "postgres://")):
         from bot.store.postgres import PostgresStore  # noqa: PLC0415
 
