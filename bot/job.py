@@ -198,11 +198,19 @@ class JobStore(Protocol):
         ...
 
     async def end(
-        self, job: Job, owner: str, outcome: Outcome, now: float, sent_key: str | None = None
+        self,
+        job: Job,
+        owner: str,
+        outcome: Outcome,
+        now: float,
+        *,
+        sent_key: str | None = None,
+        template: str | None = None,
     ) -> bool:
         """END: erase the recipient, record the outcome, keep or free the cooldown claim.
 
-        ``sent_key`` is the keyed hash of the message id Meta returned (recognises its echo).
+        ``sent_key`` is the keyed hash of the message id Meta returned (recognises its echo);
+        ``template`` the file name of the text that went out, recorded with the outcome.
         False when the job was not this owner's to end.
         """
         ...
@@ -345,7 +353,7 @@ class Delivery:
             return
         reply = self._render(job.channel, datetime.fromtimestamp(now, UTC))
         if config.token is None:
-            await self._end(job, owner, Outcome.DRY_RUN)
+            await self._end(job, owner, Outcome.DRY_RUN, template=reply.source)
             return
         try:
             recipient = self._keyring.unseal(job.recipient, job.tag)
@@ -365,9 +373,11 @@ class Delivery:
             contact_kind=job.contact_kind,
             tag=job.tag,
         )
-        await self._send(job, owner, outbound, resend=step.resend)
+        await self._send(job, owner, outbound, reply.source, resend=step.resend)
 
-    async def _send(self, job: Job, owner: str, outbound: Outbound, *, resend: bool) -> None:
+    async def _send(
+        self, job: Job, owner: str, outbound: Outbound, template: str, *, resend: bool
+    ) -> None:
         started = time.perf_counter()
         try:
             result = await self._attempts(job, owner, outbound, resend=resend)
@@ -377,7 +387,7 @@ class Delivery:
             await self._store.defer(job.id, owner, self._clock())
             return
         except DeliveryError as error:
-            await self._failed(job, owner, error)
+            await self._failed(job, owner, error, template)
             return
         finally:
             self._metrics.send_seconds.observe(time.perf_counter() - started)
@@ -385,7 +395,7 @@ class Delivery:
             self._keyring.message(job.channel, result.message_id) if result.message_id else None
         )
         outcome = Outcome.AMBIGUOUS if resend or job.resent else Outcome.REPLIED
-        await self._end(job, owner, outcome, sent_key)
+        await self._end(job, owner, outcome, sent_key, template)
 
     async def _attempts(
         self, job: Job, owner: str, outbound: Outbound, *, resend: bool
@@ -424,12 +434,12 @@ class Delivery:
         if usage is not None and self._on_usage is not None:
             self._on_usage(channel, usage)
 
-    async def _failed(self, job: Job, owner: str, error: DeliveryError) -> None:
+    async def _failed(self, job: Job, owner: str, error: DeliveryError, template: str) -> None:
         fields = {"channel": job.channel.value, "job": job.id, **error_fields(error)}
         if error.sent:
             # Meta: "the messages are all sent successfully, but the endpoint returns an error".
             log.warning("send_error_but_sent", **fields)
-            await self._end(job, owner, Outcome.REPLIED)
+            await self._end(job, owner, Outcome.REPLIED, template=template)
         elif error.ambiguous:
             log.warning("send_ambiguous", **fields)
             now = self._clock()
@@ -455,9 +465,24 @@ class Delivery:
         log.info("reply_requeued", channel=job.channel.value, job=job.id, due_in_s=round(delay))
 
     async def _end(
-        self, job: Job, owner: str, outcome: Outcome, sent_key: str | None = None
+        self,
+        job: Job,
+        owner: str,
+        outcome: Outcome,
+        sent_key: str | None = None,
+        template: str | None = None,
     ) -> None:
-        if not await self._store.end(job, owner, outcome, self._clock(), sent_key):
+        """End the job; ``template`` names the text that went out (or would have: dry run)."""
+        now = self._clock()
+        if not await self._store.end(
+            job, owner, outcome, now, sent_key=sent_key, template=template
+        ):
             return  # another worker took the job over and ends it
         self._metrics.count_reply(job.channel.value, outcome.value)
-        log.info("reply_ended", channel=job.channel.value, job=job.id, outcome=outcome.value)
+        log.info(
+            "reply_ended",
+            channel=job.channel.value,
+            job=job.id,
+            outcome=outcome.value,
+            template=template,
+        )

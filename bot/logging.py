@@ -69,6 +69,7 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "claimed",
         "owner",
         "queue_depth",
+        "template",
         # lifecycle, configuration and templates
         "host",
         "port",

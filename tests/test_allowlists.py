@@ -91,6 +91,7 @@ REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
         "pseudonym": "keyed hash of the sender id",
         "kind": "message / welcome / postback",
         "outcome": "pending / replied / dry_run / cooldown / stale / staff_active / failed / ...",
+        "template": "file name of the text sent (e.g. closed.instagram.txt); NULL when none was",
     },
     "reply_jobs": {
         "id": "row number",
@@ -222,6 +223,7 @@ REVIEWED_LOG_KEYS = frozenset(
         "claimed",
         "owner",  # random worker id
         "queue_depth",
+        "template",
         # lifecycle, configuration and templates
         "host",
         "port",

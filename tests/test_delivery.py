@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 from adapters import REGISTRY
@@ -15,12 +16,14 @@ from bot.settings import Settings
 from bot.store.sqlite import SQLiteStore
 from tests.helpers.fake_graph import Action, FakeGraph
 from tests.helpers.fixtures import fixture_bytes
+from tests.helpers.logs import captured_logs
 from tests.helpers.service import (
     FIXTURE_TIME,
     PAGE_ID,
     PHONE_NUMBER_ID,
     Clock,
     Service,
+    make_settings,
     running_service,
 )
 
@@ -471,3 +474,40 @@ async def test_delivery_unexpected_error_ends_failed_after_three_claims(
         ]
         assert _rows(service, "SELECT outcome FROM contact_log") == [("failed",)]
     assert graph.requests == []
+
+
+async def test_delivery_records_which_template_was_sent(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A sent reply's record and its reply_ended line name the template file, not the text."""
+    with captured_logs("info") as stream:
+        async with running_service(settings) as service:
+            await service.post(fixture_bytes("instagram", "text"))
+            await service.drain()
+            records = await service.store.contacts(None, None)
+    assert len(graph.requests) == 1
+    assert [(r.outcome, r.template) for r in records] == [("replied", "closed.txt")]
+    [line] = [json.loads(x) for x in stream.getvalue().splitlines() if "reply_ended" in x]
+    assert line["template"] == "closed.txt"
+
+
+async def test_delivery_dry_run_records_the_template_it_would_send(tmp_path: Path) -> None:
+    """In dry run nothing is sent, but the record says which text would have gone out."""
+    settings = make_settings(tmp_path, whatsapp_access_token=None)
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        records = await service.store.contacts(None, None)
+    assert [(r.outcome, r.template) for r in records] == [("dry_run", "closed.txt")]
+
+
+async def test_delivery_failed_send_records_no_template(
+    settings: Settings, graph: FakeGraph
+) -> None:
+    """A reply Meta refused for good records no template: no text reached the patient."""
+    graph.script(Action.error(400, 100, 2018001))
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("messenger", "text"))
+        await service.drain()
+        records = await service.store.contacts(None, None)
+    assert [(r.outcome, r.template) for r in records] == [("failed", None)]

@@ -92,6 +92,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "linked_at {real} NOT NULL, PRIMARY KEY (channel, pseudonym)){rowid}",
         "CREATE INDEX IF NOT EXISTS contact_links_person ON contact_links (channel, person)",
     ),
+    # 5. Which text a reply used: the template's file name, never the text.
+    ("ALTER TABLE contact_log ADD COLUMN template TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -201,7 +201,7 @@ class Statements:
         "UPDATE reply_jobs SET state = 'done', outcome = ?, finished_at = ?, recipient = NULL, "
         "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? AND {end_states}"
     )
-    end_contact: str = "UPDATE contact_log SET outcome = ? WHERE id = ?"
+    end_contact: str = "UPDATE contact_log SET outcome = ?, template = ? WHERE id = ?"
     release_cooldown: str = (
         "DELETE FROM cooldowns WHERE channel = ? AND contact = ? AND job_tag = ?"
     )
@@ -227,7 +227,7 @@ class Statements:
     purge_cooldowns: str = "DELETE FROM cooldowns WHERE job_tag IS NULL AND claimed_at < ?"
     purge_links: str = "DELETE FROM contact_links WHERE linked_at < ?"
     contacts: str = (
-        "SELECT time, channel, pseudonym, kind, outcome FROM contact_log "
+        "SELECT time, channel, pseudonym, kind, outcome, template FROM contact_log "
         "WHERE time >= ? AND time < ? ORDER BY time, id"
     )
     forget_contacts: str = "DELETE FROM contact_log WHERE channel = ? AND pseudonym = ?"
@@ -500,14 +500,22 @@ class SqlStore:
         await self._run(self._sql.defer, (due_at, job_id, owner))
 
     async def end(
-        self, job: Job, owner: str, outcome: Outcome, now: float, sent_key: str | None = None
+        self,
+        job: Job,
+        owner: str,
+        outcome: Outcome,
+        now: float,
+        *,
+        sent_key: str | None = None,
+        template: str | None = None,
     ) -> bool:
         sql = self._sql
         async with self._bookkeeping() as ex:
             if await ex.execute(sql.end, (outcome.value, now, job.id, owner)) != 1:
                 return False
             if job.contact_log_id is not None:
-                await ex.execute(sql.end_contact, (outcome.value, job.contact_log_id))
+                args = (outcome.value, template, job.contact_log_id)
+                await ex.execute(sql.end_contact, args)
             # A failed or stale job released its cooldown claim; a reply keeps it for the period.
             frees = outcome in (Outcome.FAILED, Outcome.STALE)
             cooldown = sql.release_cooldown if frees else sql.keep_cooldown
@@ -544,7 +552,7 @@ class SqlStore:
         high = until if until is not None else float("inf")
         async with self._single() as ex:
             rows = await ex.fetch(self._sql.contacts, (low, high))
-        return [ContactRecord(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+        return [ContactRecord(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
 
     async def forget(self, channel: Channel, contact: str) -> int:
         sql, name = self._sql, channel.value
