@@ -166,6 +166,12 @@ class Adapter(Protocol):
         """The request that sends ``reply`` to ``recipient_id``, carrying the job's ``tag``."""
         ...
 
+    def simulated_message(
+        self, account_id: str, sender_id: str, message_id: str, at: float, /
+    ) -> dict[str, Any]:
+        """A webhook body as Meta sends it for a text message to ``account_id``."""
+        ...
+
 
 class Transport(Protocol):
     """Posts one Graph API request: one attempt, no retries (``bot.retry`` decides those).

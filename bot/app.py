@@ -25,6 +25,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 from structlog.typing import FilteringBoundLogger
 
+from bot import __version__
 from bot.adapter import Platform
 from bot.body_budget import BodyBudget
 from bot.errors import StoreUnavailable
@@ -36,7 +37,7 @@ from bot.metrics import Metrics
 from bot.pseudonym import Keyring
 from bot.retry import RetryPolicy
 from bot.settings import Settings
-from bot.store import Store, open_store
+from bot.store import Store, describe_store, open_store
 from bot.templates import LiveTemplates
 from bot.webhook import WebhookResult, Webhooks
 from bot.worker import Pacer, ReplyWorker, WorkerConfig
@@ -354,6 +355,24 @@ def create_app(
             await cancel(task)
             rt.worker = None
 
+    async def started(_: web.Application) -> None:
+        # After every resource above opened: says what this process is, in one line.
+        failed = templates.failed_files
+        log.info(
+            "service_started",
+            version=__version__,
+            host=settings.host,
+            port=settings.port,
+            channels=",".join(
+                f"{state.channel.value}:{state.label}"
+                for state in settings.channel_states().values()
+            ),
+            store=describe_store(settings.database_url),
+            templates=f"{settings.templates_dir.absolute()}: "
+            + (f"edits not applied in {', '.join(failed)}" if failed else "ok"),
+        )
+
+    app.on_startup.append(started)
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(templates_ctx)
     app.cleanup_ctx.append(purge_ctx)

@@ -1,4 +1,4 @@
-"""``practice-bot``: serve, check, templates preview, and the contact-log commands (SPEC §7).
+"""practice-bot: answers patients' WhatsApp, Messenger and Instagram messages automatically.
 
 Exit codes: 0 success, 1 ``check`` found problems, 2 bad configuration or usage. Problems go to
 stderr as ``VARIABLE: message`` or ``path:line:col: message``, warnings as ``warning: …``.
@@ -29,9 +29,9 @@ from adapters import REGISTRY
 from bot import __version__
 from bot.envfile import read_env_file
 from bot.errors import ConfigError, StoreUnavailable, TemplateError
-from bot.events import Channel
+from bot.events import Channel, EventKind
 from bot.settings import Settings, load_settings
-from bot.store import Store, open_store
+from bot.store import ContactRecord, Store, open_store
 from bot.templates import LiveTemplates, check_templates, preview
 
 __all__ = ["main"]
@@ -81,7 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     show = templates_cmd.add_parser("preview", help="show the exact reply a patient would get")
     _env_file_option(show)
     show.add_argument("--channel", choices=[c.value for c in Channel])
-    show.add_argument("--at", metavar="DATETIME", help="ISO 8601, e.g. 2026-12-24T18:30")
+    show.add_argument(
+        "--at",
+        metavar="WHEN",
+        help="a date and time in the practice's time zone, e.g. '2026-12-25 10:00' (default: now)",
+    )
 
     contacts = commands.add_parser("contacts", help="the pseudonymous contact log")
     _env_file_option(contacts)
@@ -100,6 +104,22 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("--sender-id", required=True, metavar="ID")
     purge = contacts_cmd.add_parser("purge", help="apply retention now")
     _env_file_option(purge)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="send a signed test message to the running service and show what it did",
+        description="Send one signed test message, as Meta would, to the running service, "
+        "and show the answer, the decision, the template used, the outcome and the reply a "
+        "patient would see. The test sender is recorded with kind 'test' and its reply is "
+        "never sent to Meta.",
+    )
+    _env_file_option(simulate)
+    simulate.add_argument("--channel", required=True, choices=[c.value for c in Channel])
+    simulate.add_argument(
+        "--url",
+        metavar="URL",
+        help="the service's webhook address (default: http://127.0.0.1:PORT/webhook)",
+    )
     return parser
 
 
@@ -155,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "templates": _preview,
         "contacts": _contacts,
+        "simulate": _simulate,
     }
     return handlers[args.command](args, settings, templates)
 
@@ -233,9 +254,12 @@ def _preview(args: argparse.Namespace, settings: Settings, templates: LiveTempla
         at = datetime.now(zone)
     else:
         try:
-            at = datetime.fromisoformat(args.at)
+            at = datetime.fromisoformat(args.at.strip())
         except ValueError:
-            _err(f"--at: {args.at!r} is not an ISO 8601 date and time, e.g. 2026-12-24T18:30")
+            _err(
+                "--at: not a date and time; write it as 2026-12-25 10:00 "
+                "(or 2026-12-25T10:00, optionally with an offset such as +01:00)"
+            )
             return EXIT_CONFIG
         if not FIRST_DAY <= at.date() <= LAST_DAY:
             _err(f"--at: must be a moment from {FIRST_DAY} to {LAST_DAY}")
@@ -245,6 +269,29 @@ def _preview(args: argparse.Namespace, settings: Settings, templates: LiveTempla
     channel = Channel(args.channel) if args.channel else None
     print(preview(templates.current, channel, at))
     return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
+    from bot.simulate import SimulateError, simulate  # noqa: PLC0415 - loads the HTTP client
+
+    channel = Channel(args.channel)
+    try:
+        report = asyncio.run(
+            simulate(
+                settings,
+                channel,
+                url=args.url,
+                simulated_message=REGISTRY.adapters[channel].simulated_message,
+                templates=templates,
+            )
+        )
+    except SimulateError as error:
+        _err(str(error))
+        return EXIT_CONFIG
+    except StoreUnavailable as error:
+        return _store_unavailable(error)
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.http_status == 200 and report.record is not None else EXIT_PROBLEMS
 
 
 def _day_start(day: date) -> float:
@@ -304,6 +351,7 @@ async def _contacts_async(args: argparse.Namespace, settings: Settings, store: S
                     "pseudonym": r.pseudonym,
                     "kind": r.kind,
                     "outcome": r.outcome,
+                    "template": r.template or "",
                 }
                 for r in records
             ]
@@ -330,7 +378,7 @@ async def _contacts_async(args: argparse.Namespace, settings: Settings, store: S
     return EXIT_OK
 
 
-FIELDS = ("time", "channel", "pseudonym", "kind", "outcome")
+FIELDS = ("time", "channel", "pseudonym", "kind", "outcome", "template")
 
 
 def _export(rows: list[dict[str, str]], fmt: str) -> str:
@@ -343,17 +391,21 @@ def _export(rows: list[dict[str, str]], fmt: str) -> str:
     return out.getvalue()
 
 
-def _summary(records: Sequence[object], days: int) -> str:
+def _summary(records: Sequence[ContactRecord], days: int) -> str:
     counts: Counter[tuple[str, str, str]] = Counter()
+    tests = 0
     for record in records:
-        day = _utc(record.time)[:10]  # type: ignore[attr-defined]
-        counts[(day, record.channel, record.outcome)] += 1  # type: ignore[attr-defined]
+        if record.kind == EventKind.TEST:
+            tests += 1  # practice-bot simulate: not a patient
+            continue
+        counts[(_utc(record.time)[:10], record.channel, record.outcome)] += 1
+    left_out = f" ({tests} test messages left out)" if tests else ""
     if not counts:
-        return f"no contacts in the last {days} days"
+        return f"no contacts in the last {days} days{left_out}"
     lines = [f"{'day':<10}  {'channel':<9}  {'outcome':<12}  {'count':>5}"]
     lines.extend(
         f"{day:<10}  {channel:<9}  {outcome:<12}  {n:>5}"
         for (day, channel, outcome), n in sorted(counts.items())
     )
-    lines.append(f"{'total':<10}  {'':<9}  {'':<12}  {sum(counts.values()):>5}")
+    lines.append(f"{'total':<10}  {'':<9}  {'':<12}  {sum(counts.values()):>5}{left_out}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from typing import assert_never
 from bot.errors import ErrorClass
 
 __all__ = [
+    "TEST_SENDER_PREFIX",
     "Channel",
     "ContactKind",
     "Echo",
@@ -25,7 +26,18 @@ __all__ = [
     "Skipped",
     "StatusUpdate",
     "event_kind",
+    "is_test_sender",
 ]
+
+# ``practice-bot simulate`` writes as a sender no real id can be: WhatsApp ids are phone
+# numbers (no country code starts with 0) or BSUIDs (letters first), and Messenger PSIDs and
+# Instagram IGSIDs are numbers without leading zeros.
+TEST_SENDER_PREFIX = "0000"
+
+
+def is_test_sender(contact_id: str) -> bool:
+    """Whether ``contact_id`` is the made-up sender of ``practice-bot simulate``."""
+    return contact_id.startswith(TEST_SENDER_PREFIX)
 
 
 class Channel(enum.StrEnum):
@@ -47,6 +59,7 @@ class EventKind(enum.StrEnum):
     MESSAGE = "message"
     WELCOME = "welcome"  # WhatsApp request_welcome
     POSTBACK = "postback"  # Messenger / Instagram button or icebreaker tap
+    TEST = "test"  # ``practice-bot simulate``: never sent to Meta, left out of summaries
 
 
 class Outcome(enum.StrEnum):

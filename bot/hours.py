@@ -353,29 +353,47 @@ class Schedule:
     closed_dates: Sequence[tuple[date, date]] = ()
     bank_holidays: str = DEFAULT_BANK_HOLIDAYS
     _region: tuple[str, str | None] | None = field(init=False, repr=False, compare=False)
-    _holiday_years: dict[int, frozenset[date]] = field(init=False, repr=False, compare=False)
+    _holiday_years: dict[int, dict[date, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._region = _parse_region(self.bank_holidays)
         self._holiday_years = {}
 
-    def is_bank_holiday(self, day: date) -> bool:
-        """Whether ``day`` is a public holiday in the configured region (cached per year)."""
+    def holiday_name(self, day: date) -> str | None:
+        """The public holiday on ``day`` in the configured region, by name (cached per year)."""
         if self._region is None:
-            return False
+            return None
         year = self._holiday_years.get(day.year)
         if year is None:
             country, subdiv = self._region
             calendar = holidays.country_holidays(country, subdiv=subdiv, years=day.year)
-            year = frozenset(d for d in calendar if d.year == day.year)
+            year = {d: str(name) for d, name in calendar.items() if d.year == day.year}
             self._holiday_years[day.year] = year
-        return day in year
+        return year.get(day)
+
+    def is_bank_holiday(self, day: date) -> bool:
+        """Whether ``day`` is a public holiday in the configured region."""
+        return self.holiday_name(day) is not None
+
+    def is_closed_date(self, day: date) -> bool:
+        """Whether ``day`` falls in one of the practice's own closed dates."""
+        return any(first <= day <= last for first, last in self.closed_dates)
 
     def is_closed_on(self, day: date) -> bool:
         """Whether no session starts on ``day``: a closed date or a bank holiday."""
-        return any(first <= day <= last for first, last in self.closed_dates) or (
-            self.is_bank_holiday(day)
-        )
+        return self.is_closed_date(day) or self.is_bank_holiday(day)
+
+    def why_closed(self, at: datetime) -> str | None:
+        """Why the practice is closed at ``at``, in a manager's words; None while it is open."""
+        if self.is_open(at):
+            return None
+        day = self._local_day(at)
+        if self.is_closed_date(day):
+            return "it is one of the practice's closed dates (CLOSED_DATES)"
+        name = self.holiday_name(day)
+        if name is not None:
+            return f"it is a bank holiday ({name})"
+        return "it is outside the opening hours"
 
     def _sessions_from(self, day: date) -> Iterable[tuple[datetime, datetime]]:
         """(start, end) instants in UTC of sessions starting on ``day`` and later, in order."""

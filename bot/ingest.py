@@ -29,6 +29,7 @@ from bot.events import (
     Skipped,
     StatusUpdate,
     event_kind,
+    is_test_sender,
 )
 from bot.job import NewJob
 from bot.pseudonym import Keyring
@@ -260,7 +261,7 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
                 contact_kind=event.contact_kind,
                 dedupe_key=dedupe_key,
                 timestamp=event.timestamp,
-                kind=event.kind,
+                kind=EventKind.TEST if is_test_sender(event.contact_id) else event.kind,
                 tag=tag,
                 recipient=keyring.seal(event.contact_id, tag),
             ),

@@ -69,7 +69,7 @@ from cryptography.exceptions import InvalidTag
 
 from bot.adapter import Adapter, Outbound, SendConfig, SendResult, Transport, Usage
 from bot.errors import DeliveryError, ErrorClass, StoreUnavailable
-from bot.events import Channel, ContactKind, Outcome
+from bot.events import Channel, ContactKind, Outcome, is_test_sender
 from bot.metrics import Metrics
 from bot.pseudonym import Keyring
 from bot.replies import Reply
@@ -365,6 +365,10 @@ class Delivery:
                 reason="PSEUDONYM_KEY changed since the job was queued",
             )
             await self._end(job, owner, Outcome.FAILED)
+            return
+        if is_test_sender(recipient):
+            # ``practice-bot simulate``: the whole path but the last step; Meta never sees it.
+            await self._end(job, owner, Outcome.DRY_RUN, template=reply.source)
             return
         outbound = self._adapters[job.channel].build_send(
             reply,

@@ -75,6 +75,7 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "port",
         "store",
         "channels",
+        "templates",
         "version",
         "file",
         "line",

@@ -229,6 +229,7 @@ REVIEWED_LOG_KEYS = frozenset(
         "port",
         "store",
         "channels",
+        "templates",
         "version",
         "file",  # a template file name
         "line",

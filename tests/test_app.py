@@ -11,9 +11,11 @@ import pytest
 
 from bot.events import Channel
 from bot.settings import Settings
+from bot.store import describe_store
 from bot.store.sqlite import SQLiteStore
 from tests.helpers.fake_graph import DEFAULT_TOKEN, Action, FakeGraph
 from tests.helpers.fixtures import fixture_bytes
+from tests.helpers.logs import captured_logs
 from tests.helpers.service import (
     APP_SECRET,
     FIXTURE_TIME,
@@ -522,3 +524,26 @@ async def test_metrics_exposes_webhook_counts(settings: Settings) -> None:
         text = await (await service.client.get("/metrics")).text()
         assert 'practice_bot_webhooks_total{channel="whatsapp",status="200"} 1.0' in text
         assert "practice_bot_events_total" in text
+
+
+async def test_startup_line_says_address_channels_store_and_templates(tmp_path: Path) -> None:
+    """One INFO line at start-up: where it listens, each channel's state, the store (without
+    credentials) and the templates folder's state."""
+    settings = make_settings(
+        tmp_path, host="127.0.0.1", instagram_account_id=None, whatsapp_access_token=None
+    )
+    with captured_logs("info") as stream:
+        async with running_service(settings, run_worker=False):
+            pass
+    [line] = [json.loads(x) for x in stream.getvalue().splitlines() if "service_started" in x]
+    assert line["level"] == "info"
+    assert (line["host"], line["port"]) == ("127.0.0.1", 8080)
+    assert line["channels"] == "whatsapp:dry-run,messenger:sending,instagram:off"
+    assert line["store"] == f"sqlite {tmp_path}/data/practice-bot.sqlite3"
+    assert line["templates"] == f"{tmp_path}/templates: ok"
+
+
+def test_describe_store_never_shows_credentials() -> None:
+    """A PostgreSQL URL is described by host, port and database: no user, no password."""
+    described = describe_store("postgresql://bot:s3cret-pw@db.internal:6543/practice")
+    assert described == "postgresql db.internal:6543/practice"

@@ -162,6 +162,50 @@ def test_cli_preview_shows_text_buttons_and_file(tmp_path: Path) -> None:
     assert "Book online" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("at", "reason"),
+    [
+        ("2026-12-28 10:00", "closed: it is a bank holiday (Boxing Day (observed))"),
+        ("2026-12-23 22:00", "closed: it is outside the opening hours"),
+        ("2026-12-31 10:00", "closed: it is one of the practice's closed dates (CLOSED_DATES)"),
+        ("2026-12-23 10:00", "the practice is open"),
+    ],
+)
+def test_cli_preview_says_why_the_practice_is_closed(tmp_path: Path, at: str, reason: str) -> None:
+    """preview names the reason: a bank holiday by name, a closed date, or the hours."""
+    env: dict[str, str | None] = {"CLOSED_DATES": "2026-12-31", "BANK_HOLIDAYS": "GB-ENG"}
+    result = _run(tmp_path, "templates", "preview", "--channel", "whatsapp", "--at", at, env=env)
+    assert result.returncode == 0, result.stderr
+    assert reason in result.stdout.splitlines()[0]
+
+
+def test_cli_preview_at_accepts_a_space_between_date_and_time(tmp_path: Path) -> None:
+    """--at takes '2026-12-25 10:00' as well as ISO 8601's 2026-12-25T10:00."""
+    spaced = _run(tmp_path, "templates", "preview", "--at", "2026-12-25 10:00")
+    iso = _run(tmp_path, "templates", "preview", "--at", "2026-12-25T10:00")
+    assert spaced.returncode == 0, spaced.stderr
+    assert spaced.stdout == iso.stdout
+
+
+def test_cli_preview_at_refused_names_the_expected_form(tmp_path: Path) -> None:
+    """A --at that is not a date and time is exit 2 with the form to use."""
+    result = _run(tmp_path, "templates", "preview", "--at", "Christmas morning")
+    assert result.returncode == 2
+    assert _one_line(result).startswith("--at: not a date and time; write it as 2026-12-25 10:00")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["check"], ["templates", "preview"], ["contacts", "export"], ["simulate"]],
+)
+def test_cli_help_speaks_to_users_not_to_the_spec(tmp_path: Path, command: list[str]) -> None:
+    """No --help text points at the product specification's sections."""
+    result = _run(tmp_path, *command, "--help")
+    assert result.returncode == 0
+    assert "SPEC" not in result.stdout
+    assert "§" not in result.stdout
+
+
 async def _seed(db_path: Path) -> Keyring:
     keyring = Keyring(PSEUDONYM_KEY)
     store = SQLiteStore(str(db_path))
@@ -188,7 +232,7 @@ async def test_cli_contacts_export_csv_has_header_and_utc_times(tmp_path: Path) 
     result = _run(tmp_path, "contacts", "export")
     assert result.returncode == 0, result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))
-    assert rows[0] == ["time", "channel", "pseudonym", "kind", "outcome"]
+    assert rows[0] == ["time", "channel", "pseudonym", "kind", "outcome", "template"]
     assert rows[1][0] == "2026-01-01T10:00:00Z"
     assert len(rows) == 4
 

@@ -779,8 +779,8 @@ def test_preview_whatsapp_closed_with_button() -> None:
     reply = templates.render(Channel.WHATSAPP, CLOSED_AT)
     out = preview(templates, Channel.WHATSAPP, CLOSED_AT)
     assert out.startswith(
-        "At Thursday 24 December 2026 18:30 GMT the practice is closed; "
-        "it next opens Tuesday 29 December at 08:30.\n"
+        "At Thursday 24 December 2026 18:30 GMT the practice is closed: it is outside the "
+        "opening hours; it next opens Tuesday 29 December at 08:30.\n"
     )
     assert f"WhatsApp: from closed.txt, {len(reply.text)} of 4096 characters" in out
     assert f"\n{reply.text}\n" in out

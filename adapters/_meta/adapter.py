@@ -62,3 +62,4 @@ class MetaAdapter:
     buttons: Callable[[Reply], tuple[Button, ...]] = _no_buttons
     parse: Callable[[Mapping[str, Any]], list[Event]]
     build_send: BuildSend
+    simulated_message: Callable[[str, str, str, float], dict[str, Any]]

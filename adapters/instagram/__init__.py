@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters._meta.adapter import MetaAdapter
+from adapters._meta.simulated import messaging_text
 from adapters.instagram.parse import parse
 from adapters.instagram.send import TEXT_LIMIT, build_send
 from bot.events import Channel
@@ -15,4 +16,5 @@ ADAPTER = MetaAdapter(
     text_limit=TEXT_LIMIT,
     parse=parse,
     build_send=build_send,
+    simulated_message=messaging_text("instagram"),
 )

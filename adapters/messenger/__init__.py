@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters._meta.adapter import MetaAdapter
+from adapters._meta.simulated import messaging_text
 from adapters.messenger.parse import parse
 from adapters.messenger.send import BUTTON_TEXT_LIMIT, TEXT_LIMIT, build_send, buttons
 from bot.events import Channel
@@ -17,4 +18,5 @@ ADAPTER = MetaAdapter(
     buttons=buttons,
     parse=parse,
     build_send=build_send,
+    simulated_message=messaging_text("page"),
 )

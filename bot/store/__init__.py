@@ -14,12 +14,13 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from bot.errors import StoreUnavailable
 from bot.events import Channel, EventKind, Outcome
 from bot.job import JobStore, NewJob
 
-__all__ = ["ContactRecord", "IngestTx", "PurgeCounts", "Store", "open_store"]
+__all__ = ["ContactRecord", "IngestTx", "PurgeCounts", "Store", "describe_store", "open_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +173,12 @@ def open_store(url: str, *, pool_size: int = 4, create: bool = True) -> Store:
 
         return PostgresStore(url, pool_size=pool_size)
     raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
+
+
+def describe_store(url: str) -> str:
+    """The store a ``DATABASE_URL`` names, for logs: kind and place, never the credentials."""
+    if url.startswith("sqlite:///"):
+        return f"sqlite {Path(url.removeprefix('sqlite:///')).absolute()}"
+    parts = urlsplit(url)
+    database = parts.path.lstrip("/") or "(default database)"
+    return f"postgresql {parts.hostname or 'localhost'}:{parts.port or 5432}/{database}"

@@ -40,10 +40,11 @@ def preview(templates: TemplateSet, channel: Channel | None, at: datetime) -> st
         f"{DAY_NAMES[local.weekday()]} {local.day} {MONTH_NAMES[local.month - 1]} "
         f"{local.year} {local:%H:%M} {local.tzname()}"
     )
-    if schedule.is_open(at):
+    reason = schedule.why_closed(at)
+    if reason is None:
         state = "the practice is open"
     else:
-        state = "the practice is closed"
+        state = f"the practice is closed: {reason}"
         moment = schedule.next_opening(at)
         if moment is not None:
             state += f"; it next opens {format_next_opening(moment)}"
