@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,6 +20,7 @@ from bot.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "compose.yaml"
+REPLICAS_COMPOSE = REPO / "compose.replicas.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 ENV_EXAMPLE = REPO / ".env.example"
 BASE_IMAGE = "python:3.11-slim-bookworm"
@@ -72,19 +77,24 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-def _compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+def _compose(path: Path = COMPOSE) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return loaded
 
 
-def _services() -> dict[str, dict[str, Any]]:
-    services: dict[str, dict[str, Any]] = _compose()["services"]
+def _services(path: Path = COMPOSE) -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = _compose(path)["services"]
     return services
 
 
+def _all_services() -> dict[str, dict[str, Any]]:
+    """The services of both compose files (their names do not overlap)."""
+    return {**_services(COMPOSE), **_services(REPLICAS_COMPOSE)}
+
+
 def _bot_services() -> dict[str, dict[str, Any]]:
-    """Every service that runs the image built from the Dockerfile."""
-    return {name: s for name, s in _services().items() if "build" in s}
+    """Every service, in either file, that runs the image built from the Dockerfile."""
+    return {name: s for name, s in _all_services().items() if "build" in s}
 
 
 def _environment(service: dict[str, Any]) -> dict[str, str]:
@@ -141,7 +151,7 @@ def _host_ports(service: dict[str, Any]) -> list[str]:
 
 
 def _replica_settings(service: str) -> Settings:
-    env = _environment(_services()[service])
+    env = _environment(_services(REPLICAS_COMPOSE)[service])
     values = {k.lower(): _interpolate(v, {"POSTGRES_PASSWORD": "pw"}) for k, v in env.items()}
     return load_settings(ENV_EXAMPLE, **values)
 
@@ -261,44 +271,54 @@ def test_compose_templates_mounted_read_only_on_templates_dir() -> None:
         assert _environment(service).get("TEMPLATES_DIR", templates_dir) == templates_dir
 
 
-def test_compose_every_service_has_healthcheck() -> None:
-    """Every service, the database included, declares a healthcheck."""
-    for name, service in _services().items():
-        assert service["healthcheck"]["test"], name
-
-
-def test_compose_bot_healthcheck_asks_healthz_with_python() -> None:
-    """The bot services' healthcheck asks /healthz with Python, like the image's."""
+def test_compose_bot_services_leave_the_health_check_to_the_image() -> None:
+    """No bot service declares a healthcheck: the image's HEALTHCHECK is the one (compose
+    health checks break under podman-compose 1.0)."""
     for name, service in _bot_services().items():
-        test = service["healthcheck"]["test"]
-        assert test[:2] == ["CMD", "python"], name
-        assert "/healthz" in test[-1], name
+        assert "healthcheck" not in service, name
 
 
 def test_compose_postgres_healthcheck_uses_pg_isready() -> None:
-    """PostgreSQL reports healthy only once pg_isready answers."""
-    test = _services()["postgres"]["healthcheck"]["test"]
+    """PostgreSQL, whose image has no HEALTHCHECK, reports healthy once pg_isready answers."""
+    test = _services(REPLICAS_COMPOSE)["postgres"]["healthcheck"]["test"]
     assert "pg_isready" in " ".join(test)
 
 
-def test_compose_default_bot_has_no_profile() -> None:
-    """`docker compose up -d` starts the single bot: it belongs to no profile."""
-    assert "profiles" not in _services()["bot"]
+def test_compose_files_use_no_profiles() -> None:
+    """No service needs a profile (podman-compose 1.0 ignores them): one file, one set-up."""
+    for name, service in _all_services().items():
+        assert "profiles" not in service, name
 
 
-def test_compose_replicas_and_postgres_only_in_replicas_profile() -> None:
-    """The two replicas and PostgreSQL run only under the `replicas` profile."""
-    for name in (*REPLICAS, "postgres"):
-        assert _services()[name]["profiles"] == ["replicas"], name
+def test_compose_single_file_runs_only_the_bot() -> None:
+    """compose.yaml is the one-practice set-up: the bot and nothing else."""
+    assert list(_services(COMPOSE)) == ["bot"]
+
+
+def test_compose_replicas_file_runs_two_replicas_and_postgres() -> None:
+    """compose.replicas.yaml holds the two replicas and their database."""
+    assert sorted(_services(REPLICAS_COMPOSE)) == sorted([*REPLICAS, "postgres"])
+
+
+# What a replica may set differently from the single bot: where its data and port are.
+_PER_SET_UP = {"environment", "ports", "volumes", "depends_on"}
+
+
+@pytest.mark.parametrize("replica", REPLICAS)
+def test_compose_replica_hardened_like_the_single_bot(replica: str) -> None:
+    """A replica runs the same image with the same hardening, restart and logging."""
+    single = {k: v for k, v in _services(COMPOSE)["bot"].items() if k not in _PER_SET_UP}
+    other = _services(REPLICAS_COMPOSE)[replica]
+    assert {k: v for k, v in other.items() if k not in _PER_SET_UP} == single
 
 
 def test_compose_postgres_image_is_16_with_named_volume() -> None:
-    """PostgreSQL runs postgres:16 and keeps its data in a named volume."""
-    postgres = _services()["postgres"]
-    assert postgres["image"] == "postgres:16"
+    """PostgreSQL runs postgres:16 (fully named, as podman needs) in a named volume."""
+    postgres = _services(REPLICAS_COMPOSE)["postgres"]
+    assert postgres["image"] == "docker.io/library/postgres:16"
     (mount,) = _mounts(postgres)
     assert mount["type"] == "volume"
-    assert mount["source"] in _compose()["volumes"]
+    assert mount["source"] in _compose(REPLICAS_COMPOSE)["volumes"]
 
 
 @pytest.mark.parametrize("replica", REPLICAS)
@@ -311,14 +331,14 @@ def test_compose_replica_uses_shared_postgresql(replica: str) -> None:
 @pytest.mark.parametrize("replica", REPLICAS)
 def test_compose_replica_waits_for_healthy_postgres(replica: str) -> None:
     """Each replica starts only once postgres reports healthy."""
-    depends = _services()[replica]["depends_on"]
+    depends = _services(REPLICAS_COMPOSE)[replica]["depends_on"]
     assert depends["postgres"]["condition"] == "service_healthy"
 
 
 def test_compose_postgres_credentials_match_replica_url() -> None:
     """The database user, name and password variable match the replicas' URL."""
-    env = _environment(_services()["postgres"])
-    url = _environment(_services()["bot-a"])["DATABASE_URL"]
+    env = _environment(_services(REPLICAS_COMPOSE)["postgres"])
+    url = _environment(_services(REPLICAS_COMPOSE)["bot-a"])["DATABASE_URL"]
     user, database = env["POSTGRES_USER"], env["POSTGRES_DB"]
     assert url.startswith(f"postgresql://{user}:")
     assert url.endswith(f"@postgres:5432/{database}")
@@ -332,3 +352,78 @@ def test_compose_bot_settings_load_with_example_env() -> None:
     settings = load_settings(ENV_EXAMPLE, **{k.lower(): v for k, v in env.items()})
     assert str(settings.templates_dir) == _runtime().env()["TEMPLATES_DIR"]
     assert settings.port == 8080
+
+
+# -- podman-compose (Debian's 1.0.x) reads both files as the documentation says --------------
+
+PODMAN_COMPOSE = shutil.which("podman-compose")
+needs_podman_compose = pytest.mark.skipif(
+    PODMAN_COMPOSE is None and os.environ.get("CI") != "true",
+    reason="podman-compose is not installed (.ci/run installs it from Debian's packages)",
+)
+
+
+def _podman(*args: str) -> list[str]:
+    result = subprocess.run(["podman", *args], capture_output=True, text=True, check=False)
+    return result.stdout.split()
+
+
+def _podman_compose_up(tmp_path: Path, compose_file: Path) -> dict[str, list[str]]:
+    """The ``podman run`` command lines ``podman-compose up -d`` would run, by container.
+
+    ``--dry-run`` still creates the project's volumes and network; they are removed after.
+    """
+    assert PODMAN_COMPOSE is not None, "podman-compose is needed under CI"
+    shutil.copy(compose_file, tmp_path / compose_file.name)
+    (tmp_path / "templates").mkdir()
+    env = ENV_EXAMPLE.read_text(encoding="utf-8") + "POSTGRES_PASSWORD=pc-test-pw\n"
+    (tmp_path / ".env").write_text(env, encoding="utf-8")
+    project = f"pbtest{secrets.token_hex(4)}"
+    command = [PODMAN_COMPOSE, "-p", project, "-f", compose_file.name, "--dry-run"]
+    try:
+        result = subprocess.run(
+            [*command, "up", "-d", "--no-build"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        label = f"label=io.podman.compose.project={project}"
+        for kind in ("volume", "network"):
+            names = _podman(kind, "ls", "-q", "--filter", label)
+            if names:
+                _podman(kind, "rm", *names)
+    assert result.returncode == 0, result.stderr
+    runs: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("podman run "):
+            words = shlex.split(line)
+            name = next(w for w in words if w.startswith("--name=")).removeprefix("--name=")
+            runs[name.removeprefix(f"{project}_").removesuffix("_1")] = words
+    return runs
+
+
+@needs_podman_compose
+def test_podman_compose_up_starts_only_the_bot_with_the_image_health_check(
+    tmp_path: Path,
+) -> None:
+    """podman-compose starts the single bot alone, leaving the health check to the image."""
+    runs = _podman_compose_up(tmp_path, COMPOSE)
+    assert list(runs) == ["bot"]
+    assert not any(word.startswith("--healthcheck") for word in runs["bot"])
+
+
+@needs_podman_compose
+def test_podman_compose_up_replicas_file_starts_both_replicas_and_postgres(
+    tmp_path: Path,
+) -> None:
+    """podman-compose starts the two replicas and PostgreSQL, with the password from .env."""
+    runs = _podman_compose_up(tmp_path, REPLICAS_COMPOSE)
+    assert sorted(runs) == ["bot-a", "bot-b", "postgres"]
+    url = "DATABASE_URL=postgresql://practicebot:pc-test-pw@postgres:5432/practicebot"
+    for replica in REPLICAS:
+        assert url in runs[replica]
+        assert not any(word.startswith("--healthcheck") for word in runs[replica])
+    assert "--healthcheck-command" in runs["postgres"]
