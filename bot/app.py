@@ -191,8 +191,11 @@ async def _receive(rt: Runtime, request: web.Request) -> WebhookResult:
 
 async def _read_and_handle(rt: Runtime, request: web.Request) -> WebhookResult:
     try:
-        async with asyncio.timeout(rt.body_timeout):
+        if request.content.is_eof():  # all of it came with the headers: nothing to wait for
             body = await request.read()
+        else:
+            async with asyncio.timeout(rt.body_timeout):
+                body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return WebhookResult(413, fields={"reason": "too_large"})
     except TimeoutError:

@@ -66,22 +66,27 @@ _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _T = TypeVar("_T")
 
 
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return error.sqlite_errorcode & 0xFF in _BUSY
+
+
 async def _when_unlocked(run: Callable[[], _T], budget: float) -> _T:
-    """``run()``, tried again while another connection holds the write lock.
+    """``run()`` again, after it found the write lock taken, until the lock is free.
 
     Between tries the loop is free: health checks, metrics and webhooks that need no lock
-    go on. After ``budget`` seconds the busy error is raised.
+    go on. After ``budget`` seconds the busy error is raised. Callers try once directly
+    first: the lock is almost always free, and that path should cost nothing extra.
     """
     deadline = time.monotonic() + budget
     pause = 0.001
     while True:
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
         try:
             return run()
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() >= deadline:
+            if not _is_busy(error) or time.monotonic() >= deadline:
                 raise
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.05)
 
 
 class _Cursor:
@@ -114,18 +119,23 @@ class _WaitingCursor(_Cursor):
         super().__init__(db)
         self._lock_wait = lock_wait
 
+    async def _run(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._cur.execute(sql, args)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            return await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
+
     async def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
-        cursor = await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
-        return cursor.rowcount
+        return (await self._run(sql, args)).rowcount
 
     async def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> Sequence[Row]:
-        cursor = await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        rows: list[tuple[Any, ...]] = (await self._run(sql, args)).fetchall()
         return rows
 
     async def insert(self, sql: str, args: tuple[Any, ...]) -> int:
-        cursor = await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
-        return int(cursor.lastrowid or 0)
+        return int((await self._run(sql, args)).lastrowid or 0)
 
 
 class _Transaction:
@@ -142,7 +152,12 @@ class _Transaction:
 
     async def __aenter__(self) -> _Cursor:
         try:
-            await _when_unlocked(lambda: self._db.execute("BEGIN IMMEDIATE"), self._lock_wait)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise
+                await _when_unlocked(lambda: self._db.execute("BEGIN IMMEDIATE"), self._lock_wait)
         except sqlite3.Error as error:
             raise StoreUnavailable(f"cannot begin: {type(error).__name__}") from None
         return _Cursor(self._db)
