@@ -33,6 +33,14 @@ def _edit(path: Path, text: str) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
 
+async def _reply_sent(service: Service, graph: FakeGraph) -> str:
+    """The text of the reply an Instagram patient gets now (the service is closed then)."""
+    await service.post(fixture_bytes("instagram", "text"))
+    await service.drain()
+    text: str = graph.requests[-1].json["message"]["text"]
+    return text
+
+
 async def test_live_reload_good_edit_changes_the_next_reply(
     settings: Settings, graph: FakeGraph
 ) -> None:
@@ -41,9 +49,7 @@ async def test_live_reload_good_edit_changes_the_next_reply(
     async with running_service(settings) as service:
         _edit(closed, "EDITED automatic reply. Please call {phone}.\n")
         await _wait_for_reload(service, 0)
-        await service.post(fixture_bytes("instagram", "text"))
-        await service.drain()
-        assert graph.requests[0].json["message"]["text"] == (
+        assert await _reply_sent(service, graph) == (
             "EDITED automatic reply. Please call +44 20 7946 0000."
         )
 
@@ -61,9 +67,7 @@ async def test_live_reload_broken_edit_keeps_last_good_reply(
         readyz = await service.client.get("/readyz")
         assert readyz.status == 200
         assert "closed.txt" in await readyz.text()
-        await service.post(fixture_bytes("instagram", "text"))
-        await service.drain()
-        assert graph.requests[0].json["message"]["text"] == "GOOD text. Call +44 20 7946 0000."
+        assert await _reply_sent(service, graph) == "GOOD text. Call +44 20 7946 0000."
 
 
 async def test_live_reload_dangling_link_keeps_reloading(
@@ -76,9 +80,7 @@ async def test_live_reload_dangling_link_keeps_reloading(
         await _wait_for_reload(service, 0)
         _edit(templates / "closed.txt", "EDITED after the link. Please call {phone}.\n")
         await _wait_for_reload(service, 1)
-        await service.post(fixture_bytes("instagram", "text"))
-        await service.drain()
-        assert graph.requests[0].json["message"]["text"] == (
+        assert await _reply_sent(service, graph) == (
             "EDITED after the link. Please call +44 20 7946 0000."
         )
 

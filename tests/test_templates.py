@@ -321,35 +321,32 @@ def test_check_bom_stripped(tmp_path: Path) -> None:
     assert _errors(directory)[0].startswith(f"{directory / 'reply.txt'}:1:1: unknown placeholder")
 
 
+def _control(path: Path, line: int, col: int, char: str) -> str:
+    """The error a control character at ``line``:``col`` of ``path`` gets."""
+    return (
+        f"{path}:{line}:{col}: invisible control character U+{ord(char):04X} is not allowed; "
+        "retype this part of the line"
+    )
+
+
 def test_check_nul_refused_at_its_position(tmp_path: Path) -> None:
     """A NUL character is refused at its file:line:col in plain words."""
     directory = _folder(tmp_path, reply="Hello\nCall {phone}\x00 now")
-    assert _errors(directory) == [
-        f"{directory / 'reply.txt'}:2:13: invisible control character U+0000 is not allowed; "
-        "retype this part of the line"
-    ]
+    assert _errors(directory) == [_control(directory / "reply.txt", 2, 13, "\x00")]
 
 
 def test_check_escape_sequence_refused_at_each_escape(tmp_path: Path) -> None:
     """Each ESC of a colour sequence is refused at its own line:col."""
     directory = _folder(tmp_path, reply="Hello\nWe are here.\nCall: \x1b[31m{phone}\x1b[0m")
     path = directory / "reply.txt"
-    assert _errors(directory) == [
-        f"{path}:3:7: invisible control character U+001B is not allowed; "
-        "retype this part of the line",
-        f"{path}:3:19: invisible control character U+001B is not allowed; "
-        "retype this part of the line",
-    ]
+    assert _errors(directory) == [_control(path, 3, 7, "\x1b"), _control(path, 3, 19, "\x1b")]
 
 
 def test_check_bell_refused_at_its_position(tmp_path: Path) -> None:
     """A BEL character in an override is refused at its line:col."""
     directory = _folder(tmp_path)
     _write(directory, "closed.whatsapp.txt", "Closed.\r\nCall {phone}\x07\r\n")
-    assert _errors(directory) == [
-        f"{directory / 'closed.whatsapp.txt'}:2:13: invisible control character U+0007 is not "
-        "allowed; retype this part of the line"
-    ]
+    assert _errors(directory) == [_control(directory / "closed.whatsapp.txt", 2, 13, "\x07")]
 
 
 @pytest.mark.parametrize(
@@ -360,19 +357,13 @@ def test_check_bell_refused_at_its_position(tmp_path: Path) -> None:
 def test_check_other_control_characters_refused(tmp_path: Path, char: str) -> None:
     """The rest of C0, DEL and C1 are refused too, naming the character's code."""
     directory = _folder(tmp_path, reply=f"Call {char}{{phone}}")
-    assert _errors(directory) == [
-        f"{directory / 'reply.txt'}:1:6: invisible control character U+{ord(char):04X} is not "
-        "allowed; retype this part of the line"
-    ]
+    assert _errors(directory) == [_control(directory / "reply.txt", 1, 6, char)]
 
 
 def test_check_control_character_in_braces_not_echoed(tmp_path: Path) -> None:
     """A control character inside braces is reported by position, never copied into the report."""
     directory = _folder(tmp_path, reply="Call {pho\x1bne} or {phone}")
-    assert _errors(directory) == [
-        f"{directory / 'reply.txt'}:1:10: invisible control character U+001B is not allowed; "
-        "retype this part of the line"
-    ]
+    assert _errors(directory) == [_control(directory / "reply.txt", 1, 10, "\x1b")]
 
 
 def test_check_tab_allowed(tmp_path: Path) -> None:
