@@ -170,7 +170,7 @@ async def webhook_post(request: web.Request) -> web.Response:
     if result.retry_after is not None:
         response.headers["Retry-After"] = str(result.retry_after)
     if result.close:
-        response.force_close()  # the unread rest of the body is not drained first
+        response.force_close()  # once what is left of the body is drained (lingering_time)
     return response
 
 
