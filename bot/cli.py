@@ -145,6 +145,13 @@ def _store_unavailable(error: StoreUnavailable) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, after a warning for each env-file value another reader takes otherwise.
+
+    Warnings come first: a value read differently often explains a problem that follows.
+    """
+    if args.env_file is not None:
+        for note in read_env_file(args.env_file).warnings:
+            _err(f"warning: {note}")
     return load_settings(args.env_file)
 
 
@@ -182,9 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     try:
-        # First: a value another reader takes differently often explains a problem below.
-        for note in read_env_file(args.env_file).warnings if args.env_file else []:
-            _err(f"warning: {note}")
         settings = _settings(args)
     except ConfigError as error:
         for line in error.problems:

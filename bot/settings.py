@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         # WhatsApp's cta_url and Messenger's web_url buttons open https addresses only.
+        if value is not None and any(ch.isspace() for ch in value):
+            # The env file keeps a value verbatim: a space left at the end of the line would
+            # go into every button, which Meta refuses.
+            raise ValueError(
+                "contains a space or tab, which a web address never has "
+                "(look for one at the end of the line)"
+            )
         if value is not None and not value.startswith("https://"):
             raise ValueError(
                 "must be a full web address starting with https:// "

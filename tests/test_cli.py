@@ -424,6 +424,24 @@ def test_cli_check_warns_about_env_file_values_read_differently(tmp_path: Path, 
     assert "cli-file-secret" not in result.stderr + result.stdout
 
 
+def test_cli_other_commands_warn_about_env_file_values_too(tmp_path: Path) -> None:
+    """The env-file warnings are printed by every command, not only by check."""
+    env_file = tmp_path / "bot.env"
+    env_file.write_text('PRACTICE_NAME="CLI Dental"\n')
+    result = _run(tmp_path, "templates", "preview", "--env-file", str(env_file))
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {env_file}:1: PRACTICE_NAME starts with a quote" in result.stderr
+
+
+def test_cli_booking_url_with_a_trailing_space_is_refused(tmp_path: Path) -> None:
+    """A booking address with a space left at the end of its line is a problem check reports."""
+    env_file = tmp_path / "bot.env"
+    env_file.write_text("PRACTICE_BOOKING_URL=https://cli-dental.example/book \n")
+    result = _run(tmp_path, "check", "--env-file", str(env_file))
+    assert result.returncode == 1
+    assert "PRACTICE_BOOKING_URL: contains a space or tab" in result.stderr
+
+
 def test_cli_env_file_export_line_is_refused(tmp_path: Path) -> None:
     """A line docker run --env-file refuses (export KEY=value) stops with path:line:col."""
     env_file = tmp_path / "bot.env"
