@@ -351,11 +351,11 @@ def test_check_bell_refused_at_its_position(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "char",
-    ["\x01", "\x0b", "\x0c", "\x1f", "\x7f", "\x80", "\x9f"],
+    ["\x01", "\x0b", "\x0c", "\x1f", "\x7f", "\x80", "\x9f", "\u202e", "\u2066", "\u2069"],
     ids=lambda char: f"U+{ord(char):04X}",
 )
 def test_check_other_control_characters_refused(tmp_path: Path, char: str) -> None:
-    """The rest of C0, DEL and C1 are refused too, naming the character's code."""
+    """The rest of C0, DEL, C1 and the bidirectional overrides are refused, by code."""
     directory = _folder(tmp_path, reply=f"Call {char}{{phone}}")
     assert _errors(directory) == [_control(directory / "reply.txt", 1, 6, char)]
 

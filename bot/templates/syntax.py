@@ -3,7 +3,8 @@
 Placeholders are ``{name}`` from a fixed list; ``{{`` and ``}}`` are literal braces; anything
 else in braces is an error reported as ``path:line:col: message`` (columns count characters
 from 1), in words a practice manager can act on. So is a control character other than tab
-and line ends (C0, DEL, C1): editors hide it, and patients would get it in their reply.
+and line ends (C0, DEL, C1, bidirectional overrides): editors hide it, and patients would get
+it in their reply.
 
 Rendering rules (:meth:`Template.render`):
 
@@ -43,7 +44,12 @@ PLACEHOLDERS = (
 )
 CONTACT_PLACEHOLDERS = ("phone", "email", "booking_url")
 _PLACEHOLDER_LIST = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-_CONTROL_CHARS = frozenset(chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]) - {"\t", "\n"}
+# C0 but tab and newline, DEL and C1; and the bidirectional overrides and isolates, which
+# reorder how a line is shown (a phone number could read differently from what is sent).
+_CONTROL_CHARS = frozenset(
+    chr(c)
+    for c in [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+) - {"\t", "\n"}
 
 
 @dataclass(frozen=True, slots=True)
