@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///data/practice-bot.sqlite3"
     contact_log_retention_days: int = Field(default=90, ge=1, le=3650)
     templates_dir: Path = Path("templates")
+    practices_dir: Path | None = None
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces by design
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
