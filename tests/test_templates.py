@@ -820,3 +820,39 @@ def test_preview_long_text_says_why_no_button(tmp_path: Path) -> None:
     _write(directory, "reply.whatsapp.txt", "{phone}\n" + "x" * 1100)
     out = preview(_load(directory), Channel.WHATSAPP, OPEN_AT)
     assert "the text is 1117 characters, over the 1024 that fit with buttons" in out
+
+
+# -- a practice's own folder over the group's ------------------------------------------------
+
+
+def _group_and_practice(tmp_path: Path) -> tuple[Path, Path]:
+    """The group's folder (reply.txt and closed.txt) and an empty folder of one practice."""
+    (tmp_path / "group").mkdir()
+    (tmp_path / "own").mkdir()
+    return _folder(tmp_path / "group", reply="Group reply {phone}"), tmp_path / "own"
+
+
+def test_overlay_file_replaces_the_groups_file_of_that_name(tmp_path: Path) -> None:
+    """A practice's own reply.instagram.txt is used for Instagram; the rest is the group's."""
+    group, own = _group_and_practice(tmp_path)
+    _write(own, "reply.instagram.txt", "Our own Instagram reply {phone}")
+    templates = TemplateSet.load(group, PRACTICE, _schedule(), CHANNELS, overlays=(own,))
+    assert templates.render(Channel.INSTAGRAM, OPEN_AT).text.startswith("Our own Instagram")
+    assert templates.render(Channel.WHATSAPP, OPEN_AT).text.startswith("Group reply")
+
+
+def test_overlay_broken_file_is_reported_with_its_own_path(tmp_path: Path) -> None:
+    """A broken text in a practice's folder is reported at that folder's path."""
+    group, own = _group_and_practice(tmp_path)
+    _write(own, "closed.txt", "Closed {phnoe}")
+    errors, _ = check_templates(group, PRACTICE, _schedule(), CHANNELS, overlays=(own,))
+    assert errors[0].startswith(f"{own / 'closed.txt'}:1:8: unknown placeholder")
+
+
+def test_live_templates_reload_an_edit_in_the_overlay(tmp_path: Path) -> None:
+    """An edit in a practice's own folder is picked up like one in the group's."""
+    group, own = _group_and_practice(tmp_path)
+    live = LiveTemplates(group, PRACTICE, _schedule(), channels=CHANNELS, overlays=(own,))
+    _write(own, "reply.txt", "Practice reply {phone}")
+    assert live.reload() is True
+    assert live.render(Channel.WHATSAPP, OPEN_AT).text.startswith("Practice reply")

@@ -153,13 +153,16 @@ class TemplateSet:
         practice: PracticeInfo,
         schedule: Schedule,
         channels: Mapping[Channel, Adapter],
+        *,
+        overlays: Sequence[Path] = (),
     ) -> TemplateSet:
-        """Read and validate every template file in ``directory``.
+        """Read and validate every template file in ``directory``; a file of the same name in
+        one of ``overlays`` (a practice's own folder) is read instead, the first one winning.
 
         Raises:
             InvalidTemplatesError: a :class:`~bot.errors.TemplateError` listing every problem.
         """
-        templates, problems, warnings = _validate(directory, practice, schedule, channels)
+        templates, problems, warnings = _validate(directory, practice, schedule, channels, overlays)
         if problems:
             raise InvalidTemplatesError(problems)
         return cls(
@@ -229,16 +232,28 @@ def _present(directory: Path) -> set[str]:
     return names
 
 
+def _folders_of(directory: Path, overlays: Sequence[Path]) -> dict[str, Path]:
+    """Each file name present, with the folder it is read from: the first overlay that has
+    it, else ``directory``."""
+    found: dict[str, Path] = {}
+    for folder in (*overlays, directory):
+        for name in _present(folder):
+            found.setdefault(name, folder)
+    return found
+
+
 def _validate(
     directory: Path,
     practice: PracticeInfo,
     schedule: Schedule,
     channels: Mapping[Channel, Adapter],
+    overlays: Sequence[Path] = (),
 ) -> tuple[dict[str, Template], list[Problem], list[str]]:
     templates: dict[str, Template] = {}
     problems: list[Problem] = []
     warnings: list[str] = []
-    present = _present(directory)
+    folder_of = _folders_of(directory, overlays)
+    present = set(folder_of)
     for kind in TemplateKind:
         name = _file_name(kind)
         if name not in present:
@@ -249,14 +264,14 @@ def _validate(
                 )
             )
     warnings.extend(
-        f"{directory / name}: this file is not used; the names that are used are "
+        f"{folder_of[name] / name}: this file is not used; the names that are used are "
         "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
         "for whatsapp, messenger or instagram"
         for name in sorted(present)
         if name.endswith(".txt") and name not in _KNOWN_FILES
     )
     for name in sorted(_KNOWN_FILES & present):
-        template, file_problems = _load_file(directory / name)
+        template, file_problems = _load_file(folder_of[name] / name)
         problems.extend(file_problems)
         if template is not None:
             templates[name] = template
@@ -331,7 +346,9 @@ def check_templates(
     practice: PracticeInfo,
     schedule: Schedule,
     channels: Mapping[Channel, Adapter],
+    *,
+    overlays: Sequence[Path] = (),
 ) -> tuple[list[str], list[str]]:
     """(errors, warnings) for ``practice-bot check``: every problem, nothing raised."""
-    _, problems, warnings = _validate(directory, practice, schedule, channels)
+    _, problems, warnings = _validate(directory, practice, schedule, channels, overlays)
     return [str(p) for p in problems], warnings

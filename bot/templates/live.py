@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -69,21 +69,31 @@ class LiveTemplates:
         *,
         channels: Mapping[Channel, Adapter],
         on_reload: Callable[[bool], None] | None = None,
+        overlays: Sequence[Path] = (),
     ) -> None:
-        """Load the templates now.
+        """Load the templates now; ``overlays`` are folders read before ``directory``.
 
         Raises:
             InvalidTemplatesError: when the files do not validate at start-up.
         """
         self.directory = directory
+        self.overlays = tuple(overlays)
         self.practice = practice
         self.schedule = schedule
         self.channels = channels
         self.on_reload = on_reload
         self.error: InvalidTemplatesError | None = None
         self.failed_files: list[str] = []
-        self._seen = _fingerprint(directory)
-        self._current = TemplateSet.load(directory, practice, schedule, channels)
+        self._seen = self._fingerprint()
+        self._current = self._load()
+
+    def _fingerprint(self) -> tuple[_Fingerprint, ...]:
+        return tuple(_fingerprint(folder) for folder in (*self.overlays, self.directory))
+
+    def _load(self) -> TemplateSet:
+        return TemplateSet.load(
+            self.directory, self.practice, self.schedule, self.channels, overlays=self.overlays
+        )
 
     @property
     def current(self) -> TemplateSet:
@@ -100,12 +110,12 @@ class LiveTemplates:
         Returns True when a changed set validated and is now in use; False when nothing
         changed or the change failed (the last good set stays; see ``error``).
         """
-        seen = _fingerprint(self.directory)
+        seen = self._fingerprint()
         if seen == self._seen:
             return False
         self._seen = seen
         try:
-            loaded = TemplateSet.load(self.directory, self.practice, self.schedule, self.channels)
+            loaded = self._load()
         except InvalidTemplatesError as exc:
             self.error = exc
             self.failed_files = exc.files
