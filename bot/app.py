@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from bot.adapter import Platform
 from bot.body_budget import BodyBudget
 from bot.errors import StoreUnavailable
 from bot.events import Channel
-from bot.ingest import GroupCommit, IngestPolicy
+from bot.ingest import GroupCommit, IngestPolicy, PracticeRules
 from bot.job import Delivery
 from bot.logging import REQUEST_ID, debug_enabled
 from bot.metrics import Metrics
@@ -245,15 +245,22 @@ async def metrics_view(request: web.Request) -> web.Response:
     )
 
 
-def build_policy(settings: Settings) -> IngestPolicy:
-    """The ingest rules' numbers from the settings."""
-    return IngestPolicy(
-        accounts={ch: cfg.account_id for ch, cfg in settings.send_configs().items()},
-        app_id=settings.meta_app_id,
-        cooldown=settings.reply_cooldown_hours * 3600,
-        staff_quiet=settings.staff_quiet_hours * 3600,
-        max_age=settings.reply_max_age_hours * 3600,
-    )
+def build_policy(
+    settings: Settings, practices: Sequence[tuple[str, Settings]] = ()
+) -> IngestPolicy:
+    """Where events go and the rules they meet: one practice (``settings``), or each of a
+    group's ``(slug, settings)`` with ``settings`` then the group's app-level settings."""
+    routes: dict[tuple[Channel, str], PracticeRules] = {}
+    for slug, own in practices or [("", settings)]:
+        rules = PracticeRules(
+            practice=slug,
+            cooldown=own.reply_cooldown_hours * 3600,
+            staff_quiet=own.staff_quiet_hours * 3600,
+            max_age=own.reply_max_age_hours * 3600,
+        )
+        for channel, config in own.send_configs().items():
+            routes[(channel, config.account_id)] = rules
+    return IngestPolicy(routes=routes, app_id=settings.meta_app_id, group=bool(practices))
 
 
 def create_app(

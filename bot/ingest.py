@@ -14,7 +14,7 @@ import enum
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.errors import ErrorClass, StoreConflict, StoreUnavailable
@@ -40,6 +40,7 @@ __all__ = [
     "Decision",
     "GroupCommit",
     "IngestPolicy",
+    "PracticeRules",
     "Prepared",
     "PreparedEcho",
     "PreparedLink",
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 CONFLICT_RETRIES = 5  # a deadlock between two replicas' batches is retried this often
+UNKNOWN_ACCOUNT = "unknown_account"  # metrics kind of an event no practice of a group claims
 
 # An Instagram echo carries no tag: one to a recipient the bot sent to this recently is ours.
 INSTAGRAM_ECHO_WINDOW = 120.0
@@ -72,14 +74,27 @@ class Decision(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IngestPolicy:
-    """The numbers the rules need, from the settings."""
+class PracticeRules:
+    """One practice's numbers for the rules, from its settings (all in seconds)."""
 
-    accounts: dict[Channel, str]  # channels that are on -> the practice's own id
+    practice: str  # its slug; "" when the deployment serves one practice
+    cooldown: float
+    staff_quiet: float
+    max_age: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestPolicy:
+    """Where each event belongs, and the rules it meets there.
+
+    ``routes`` maps a channel and the practice's own number, page or account id (the id an
+    event was sent to) to that practice's rules; only channels that are on have routes. In
+    a group (``group``), an event for an id no practice claims is an ``unknown_account``.
+    """
+
+    routes: Mapping[tuple[Channel, str], PracticeRules]
     app_id: str | None
-    cooldown: float  # seconds
-    staff_quiet: float  # seconds
-    max_age: float  # seconds
+    group: bool = False
 
 
 # Two pseudonyms of one person; the first one's history wins when both have some.
@@ -95,6 +110,7 @@ class PreparedPatient:
     """
 
     channel: Channel
+    rules: PracticeRules
     contact: str
     link: Pseudonyms | None = None
     contact_kind: ContactKind
@@ -110,6 +126,7 @@ class PreparedEcho:
     """A message the business sent, to tell the bot's own replies from staff's."""
 
     channel: Channel
+    rules: PracticeRules
     contact: str
     link: Pseudonyms | None = None
     timestamp: float
@@ -185,53 +202,63 @@ class PreparedWebhook:
         self.decided.append((event_kind(event), decision))
 
 
-def _pseudonyms(keyring: Keyring, channel: Channel, link: Link | None) -> Pseudonyms | None:
+def _pseudonyms(
+    keyring: Keyring, channel: Channel, link: Link | None, practice: str
+) -> Pseudonyms | None:
     """The pseudonyms of a link's two ids, in its order."""
     if link is None:
         return None
-    first = keyring.contact(channel, link.first_id, link.first_kind)
-    return first, keyring.contact(channel, link.second_id, link.second_kind)
+    first = keyring.contact(channel, link.first_id, link.first_kind, practice)
+    return first, keyring.contact(channel, link.second_id, link.second_kind, practice)
 
 
 def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> PreparedWebhook:
     """Sort events into store work and events decided without the store."""
     prepared = PreparedWebhook()
     for event in events:
-        ours = event.account_id is not None and policy.accounts.get(event.channel) == (
-            event.account_id
+        rules = (
+            policy.routes.get((event.channel, event.account_id))
+            if event.account_id is not None
+            else None
         )
+        scope = rules.practice if rules is not None else ""
         if isinstance(event, StatusUpdate):
-            if ours and event.error_class is ErrorClass.ALERT:
+            if rules is not None and event.error_class is ErrorClass.ALERT:
                 prepared.alerts.append(event.error_code)
             tag = our_tag(event.tag)
-            if ours and (tag or event.link):
+            if rules is not None and (tag or event.link):
                 status = PreparedStatus(
                     channel=event.channel,
                     tag=tag,
                     failed=event.failed,
-                    link=_pseudonyms(keyring, event.channel, event.link),
+                    link=_pseudonyms(keyring, event.channel, event.link, scope),
                 )
                 prepared.add(event, status)
             else:
                 prepared.decide(event, Decision.STATUS)
             continue
         if isinstance(event, Skipped):
-            link = _pseudonyms(keyring, event.channel, event.link) if ours else None
+            link = _pseudonyms(keyring, event.channel, event.link, scope) if rules else None
             if link is not None:
                 prepared.add(event, PreparedLink(channel=event.channel, link=link))
             else:
                 prepared.decide(event, Decision.SKIPPED)
             continue
-        if not ours:
-            prepared.decide(event, Decision.OFF)
+        if rules is None:
+            if policy.group:
+                # Sent to a number, page or account no practice of the group claims.
+                prepared.decided.append((UNKNOWN_ACCOUNT, Decision.SKIPPED))
+            else:
+                prepared.decide(event, Decision.OFF)
             continue
-        contact = keyring.contact(event.channel, event.contact_id, event.contact_kind)
-        link = _pseudonyms(keyring, event.channel, event.link)
+        contact = keyring.contact(event.channel, event.contact_id, event.contact_kind, scope)
+        link = _pseudonyms(keyring, event.channel, event.link, scope)
         if isinstance(event, Echo):
             prepared.add(
                 event,
                 PreparedEcho(
                     channel=event.channel,
+                    rules=rules,
                     contact=contact,
                     link=link,
                     timestamp=event.timestamp,
@@ -256,6 +283,7 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
             event,
             PreparedPatient(
                 channel=event.channel,
+                rules=rules,
                 contact=contact,
                 link=link,
                 contact_kind=event.contact_kind,
@@ -284,7 +312,7 @@ async def _seen_before(ctx: _Context, item: PreparedPatient) -> bool:
 
 
 async def _too_old(ctx: _Context, item: PreparedPatient) -> bool:
-    return ctx.now - item.timestamp > ctx.policy.max_age
+    return ctx.now - item.timestamp > item.rules.max_age
 
 
 async def _staff_answered(ctx: _Context, item: PreparedPatient) -> bool:
@@ -292,7 +320,7 @@ async def _staff_answered(ctx: _Context, item: PreparedPatient) -> bool:
 
 
 async def _cooling_down(ctx: _Context, item: PreparedPatient) -> bool:
-    free_before = ctx.now - ctx.policy.cooldown
+    free_before = ctx.now - item.rules.cooldown
     claimed = await ctx.tx.claim_cooldown(
         item.channel, item.contact, ctx.now, free_before, item.tag
     )
@@ -326,13 +354,16 @@ async def _patient(ctx: _Context, item: PreparedPatient) -> Decision:
     person = await _person(ctx, item.channel, item.contact, item.link)
     if person != item.contact:
         item = replace(item, contact=person)
+    practice = item.rules.practice
     for decision, outcome, rule in RULES:
         if await rule(ctx, item):
             if outcome is not None:
-                await ctx.tx.add_contact(ctx.now, item.channel, item.contact, item.kind, outcome)
+                await ctx.tx.add_contact(
+                    ctx.now, item.channel, item.contact, item.kind, outcome, practice=practice
+                )
             return decision
     log_id = await ctx.tx.add_contact(
-        ctx.now, item.channel, item.contact, item.kind, Outcome.PENDING
+        ctx.now, item.channel, item.contact, item.kind, Outcome.PENDING, practice=practice
     )
     job = NewJob(
         tag=item.tag,
@@ -342,6 +373,7 @@ async def _patient(ctx: _Context, item: PreparedPatient) -> Decision:
         recipient=item.recipient,
         received_at=item.timestamp,
         created_at=ctx.now,
+        practice=practice,
     )
     await ctx.tx.add_job(job, log_id)
     return Decision.REPLY
@@ -366,8 +398,8 @@ async def _echo(ctx: _Context, item: PreparedEcho) -> Decision:
     if await _is_bot_echo(ctx, item):
         return Decision.OWN_ECHO
     person = await _person(ctx, item.channel, item.contact, item.link)
-    if ctx.policy.staff_quiet > 0:
-        quiet_until = item.timestamp + ctx.policy.staff_quiet
+    if item.rules.staff_quiet > 0:
+        quiet_until = item.timestamp + item.rules.staff_quiet
         await ctx.tx.mark_staff(item.channel, person, quiet_until)
     return Decision.STAFF_ECHO
 

@@ -142,6 +142,7 @@ class NewJob:
     recipient: bytes = field(repr=False)  # sealed raw recipient id
     received_at: float  # the inbound message's own timestamp
     created_at: float
+    practice: str = ""  # the slug of the practice it answers for; "" with a single practice
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +163,7 @@ class Job:
     settled: bool
     resent: bool
     delivery_failed: bool = False
+    practice: str = ""
 
 
 class JobStore(Protocol):

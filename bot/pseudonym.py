@@ -63,9 +63,19 @@ class Keyring:
         mac.update(message.encode("utf-8", errors="surrogatepass"))
         return mac.hexdigest()[:32]
 
-    def contact(self, channel: Channel, contact_id: str, kind: ContactKind | None = None) -> str:
-        """The pseudonym of a sender, exactly as SPEC §6 defines it."""
-        return self._mac(f"{channel.value}:{normalise_contact_id(channel, contact_id, kind)}")
+    def contact(
+        self,
+        channel: Channel,
+        contact_id: str,
+        kind: ContactKind | None = None,
+        practice: str = "",
+    ) -> str:
+        """The pseudonym of a sender, exactly as SPEC §6 defines it; in a group, keyed by the
+        practice too (SPEC §9), so one person writing to two practices is two contacts."""
+        normalised = normalise_contact_id(channel, contact_id, kind)
+        if practice:
+            return self._mac(f"{practice}:{channel.value}:{normalised}")
+        return self._mac(f"{channel.value}:{normalised}")
 
     def message(self, channel: Channel, message_id: str) -> str:
         """Keyed hash of a platform message id (dedupe and echo recognition)."""

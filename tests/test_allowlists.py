@@ -36,7 +36,7 @@ from bot.events import (
     Skipped,
     StatusUpdate,
 )
-from bot.ingest import PreparedEcho, PreparedPatient, PreparedStatus
+from bot.ingest import PracticeRules, PreparedEcho, PreparedPatient, PreparedStatus
 from bot.job import Job, JobState, NewJob
 from bot.logging import ALLOWED_KEYS, dropped_keys
 from bot.pseudonym import Keyring
@@ -92,6 +92,7 @@ REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
         "kind": "message / welcome / postback",
         "outcome": "pending / replied / dry_run / cooldown / stale / staff_active / failed / ...",
         "template": "file name of the text sent (e.g. closed.instagram.txt); NULL when none was",
+        "practice": "slug of the practice in a group deployment ('' for a single practice)",
     },
     "reply_jobs": {
         "id": "row number",
@@ -114,6 +115,7 @@ REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
         "delivery_failed": "a failed status said the reply never reached the patient",
         "outcome": "how the job ended",
         "finished_at": "when it ended (kept 8 days)",
+        "practice": "slug of the practice whose reply it is ('' for a single practice)",
     },
     "sent_messages": {
         "key": "keyed hash of a message id the bot's own send returned (8 days)",
@@ -495,6 +497,7 @@ def test_allowlist_queue_and_send_objects_hide_identifiers_from_repr() -> None:
         ),
         PreparedPatient(
             channel=Channel.MESSENGER,
+            rules=PracticeRules(practice="leeds", cooldown=1.0, staff_quiet=1.0, max_age=1.0),
             contact="0" * 32,
             contact_kind=ContactKind.SCOPED,
             dedupe_key="1" * 32,
@@ -505,6 +508,7 @@ def test_allowlist_queue_and_send_objects_hide_identifiers_from_repr() -> None:
         ),
         PreparedEcho(
             channel=Channel.MESSENGER,
+            rules=PracticeRules(practice="leeds", cooldown=1.0, staff_quiet=1.0, max_age=1.0),
             contact="0" * 32,
             timestamp=1.0,
             from_bot_app=False,

@@ -15,6 +15,7 @@ from bot.ingest import (
     Decision,
     GroupCommit,
     IngestPolicy,
+    PracticeRules,
     Prepared,
     PreparedStatus,
     new_tag,
@@ -26,13 +27,8 @@ from bot.store.sql import SqlIngestTx
 from bot.store.sqlite import SQLiteStore
 
 NOW = 1767261660.0
-POLICY = IngestPolicy(
-    accounts={Channel.WHATSAPP: "109876543210987"},
-    app_id=None,
-    cooldown=24 * 3600,
-    staff_quiet=24 * 3600,
-    max_age=23 * 3600,
-)
+RULES = PracticeRules(practice="", cooldown=24 * 3600, staff_quiet=24 * 3600, max_age=23 * 3600)
+POLICY = IngestPolicy(routes={(Channel.WHATSAPP, "109876543210987"): RULES}, app_id=None)
 KEYRING = Keyring("k" * 40)
 
 

@@ -29,7 +29,7 @@ from adapters import REGISTRY
 from bot.adapter import Outbound, SendConfig, SendResult
 from bot.errors import DeliveryError, ErrorClass, GraphError
 from bot.events import Channel, ContactKind, EventKind, Outcome, PatientEvent
-from bot.ingest import IngestPolicy, PreparedStatus, apply, prepare
+from bot.ingest import IngestPolicy, PracticeRules, PreparedStatus, apply, prepare
 from bot.job import (
     SETTLE_WINDOW,
     Delivery,
@@ -52,11 +52,12 @@ LEASE = 60.0
 ACCOUNT = "109876543210987"
 KEYRING = Keyring("k" * 40)
 POLICY = IngestPolicy(
-    accounts={Channel.WHATSAPP: ACCOUNT},
+    routes={
+        (Channel.WHATSAPP, ACCOUNT): PracticeRules(
+            practice="", cooldown=0.0, staff_quiet=0.0, max_age=MAX_AGE
+        )
+    },
     app_id=None,
-    cooldown=0.0,
-    staff_quiet=0.0,
-    max_age=MAX_AGE,
 )
 CONFIG = SendConfig(
     channel=Channel.WHATSAPP,

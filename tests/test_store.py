@@ -20,7 +20,7 @@ import pytest
 
 from bot.errors import StoreUnavailable
 from bot.events import Channel, ContactKind, EventKind, Outcome
-from bot.ingest import Decision, IngestPolicy, PreparedPatient, apply
+from bot.ingest import Decision, IngestPolicy, PracticeRules, PreparedPatient, apply
 from bot.job import Job, JobState, NewJob
 from bot.store import ContactRecord, PurgeCounts, Store
 from bot.store.postgres import PostgresStore
@@ -1073,14 +1073,14 @@ async def test_postgres_concurrent_mark_seen_one_new(pg: StoreUnderTest, replica
 @pytest.mark.postgres
 async def test_postgres_concurrent_webhooks_reply_once(pg: StoreUnderTest) -> None:
     """Four messages from one patient ingested at once on two replicas get one reply job."""
-    policy = IngestPolicy(
-        accounts={WA: "pn-1"}, app_id=None, cooldown=HOUR, staff_quiet=HOUR, max_age=HOUR
-    )
+    rules = PracticeRules(practice="", cooldown=HOUR, staff_quiet=HOUR, max_age=HOUR)
+    policy = IngestPolicy(routes={(WA, "pn-1"): rules}, app_id=None)
     barrier = asyncio.Barrier(4)
 
     async def webhook(store: Store, i: int) -> Decision:
         item = PreparedPatient(
             channel=WA,
+            rules=rules,
             contact="c1",
             contact_kind=ContactKind.PHONE,
             dedupe_key=f"m{i}",

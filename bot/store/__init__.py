@@ -34,6 +34,7 @@ class ContactRecord:
     kind: str
     outcome: str
     template: str | None = None
+    practice: str = ""  # the practice's slug; "" with a single practice
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +65,16 @@ class IngestTx(Protocol):
         ...
 
     async def add_contact(
-        self, now: float, channel: Channel, contact: str, kind: EventKind, outcome: Outcome
+        self,
+        now: float,
+        channel: Channel,
+        contact: str,
+        kind: EventKind,
+        outcome: Outcome,
+        *,
+        practice: str = "",
     ) -> int:
-        """Append a contact-log row; returns its id."""
+        """Append a contact-log row for ``practice`` (a slug, or ""); returns its id."""
         ...
 
     async def add_job(self, job: NewJob, contact_log_id: int) -> None:

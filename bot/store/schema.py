@@ -94,6 +94,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 5. Which text a reply used: the template's file name, never the text.
     ("ALTER TABLE contact_log ADD COLUMN template TEXT",),
+    # 6. A group in one deployment: which practice a record or a reply belongs to ('' when the
+    #    deployment serves one practice). Cooldowns, staff-quiet rows, dedupe keys and links
+    #    need no column: their pseudonyms are keyed by practice already.
+    (
+        "ALTER TABLE contact_log ADD COLUMN practice TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE reply_jobs ADD COLUMN practice TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -106,7 +113,7 @@ class Row(Protocol):
 
 JOB_COLUMNS = (
     "id, tag, channel, contact, contact_kind, recipient, contact_log_id, received_at, state, "
-    "attempts, send_started_at, settled, resent, delivery_failed"
+    "attempts, send_started_at, settled, resent, delivery_failed, practice"
 )
 
 
@@ -127,4 +134,5 @@ def job_from_row(row: Row) -> Job:
         settled=bool(row[11]),
         resent=bool(row[12]),
         delivery_failed=bool(row[13]),
+        practice=row[14],
     )

@@ -97,13 +97,13 @@ class Statements:
         "WHERE cooldowns.job_tag IS NULL AND cooldowns.claimed_at <= ?"
     )
     add_contact: str = (
-        "INSERT INTO contact_log (time, channel, pseudonym, kind, outcome) "
-        "VALUES (?, ?, ?, ?, ?){returning_id}"
+        "INSERT INTO contact_log (time, channel, pseudonym, kind, outcome, practice) "
+        "VALUES (?, ?, ?, ?, ?, ?){returning_id}"
     )
     add_job: str = (
         "INSERT INTO reply_jobs (tag, channel, contact, contact_kind, recipient, "
-        "contact_log_id, received_at, created_at, due_at, state) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+        "contact_log_id, received_at, created_at, due_at, state, practice) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
     )
     settle_tag: str = (
         "UPDATE reply_jobs SET settled = TRUE, "
@@ -227,7 +227,7 @@ class Statements:
     purge_cooldowns: str = "DELETE FROM cooldowns WHERE job_tag IS NULL AND claimed_at < ?"
     purge_links: str = "DELETE FROM contact_links WHERE linked_at < ?"
     contacts: str = (
-        "SELECT time, channel, pseudonym, kind, outcome, template FROM contact_log "
+        "SELECT time, channel, pseudonym, kind, outcome, template, practice FROM contact_log "
         "WHERE time >= ? AND time < ? ORDER BY time, id"
     )
     forget_contacts: str = "DELETE FROM contact_log WHERE channel = ? AND pseudonym = ?"
@@ -336,9 +336,16 @@ class SqlIngestTx:
         return await self._ex.execute(self._sql.claim_cooldown, args) == 1
 
     async def add_contact(
-        self, now: float, channel: Channel, contact: str, kind: EventKind, outcome: Outcome
+        self,
+        now: float,
+        channel: Channel,
+        contact: str,
+        kind: EventKind,
+        outcome: Outcome,
+        *,
+        practice: str = "",
     ) -> int:
-        args = (now, channel.value, contact, kind.value, outcome.value)
+        args = (now, channel.value, contact, kind.value, outcome.value, practice)
         return await self._ex.insert(self._sql.add_contact, args)
 
     async def add_job(self, job: NewJob, contact_log_id: int) -> None:
@@ -352,6 +359,7 @@ class SqlIngestTx:
             job.received_at,
             job.created_at,
             job.created_at,
+            job.practice,
         )
         await self._ex.execute(self._sql.add_job, args)
 
@@ -552,7 +560,9 @@ class SqlStore:
         high = until if until is not None else float("inf")
         async with self._single() as ex:
             rows = await ex.fetch(self._sql.contacts, (low, high))
-        return [ContactRecord(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
+        return [
+            ContactRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6]) for row in rows
+        ]
 
     async def forget(self, channel: Channel, contact: str) -> int:
         sql, name = self._sql, channel.value
