@@ -80,6 +80,23 @@ def _request_ids() -> Callable[[], str]:
     return lambda: f"{prefix}-{next(numbers):x}"
 
 
+@dataclass(frozen=True, slots=True)
+class ServedPractice:
+    """One practice as the service runs it: its slug ("" alone), settings and live texts."""
+
+    slug: str
+    settings: Settings
+    templates: LiveTemplates
+
+    @property
+    def channels(self) -> str:
+        """``whatsapp:sending,messenger:dry-run,…`` for the start-up line."""
+        return ",".join(
+            f"{state.channel.value}:{state.label}"
+            for state in self.settings.channel_states().values()
+        )
+
+
 @dataclass(slots=True)
 class Runtime:
     """Everything a request handler needs, built once per app."""
@@ -92,6 +109,7 @@ class Runtime:
     webhooks: Webhooks
     verify_token: bytes
     clock: Callable[[], float]
+    served: Sequence[ServedPractice] = ()  # every practice, the single one included
     worker: ReplyWorker | None = None
     request_ids: Callable[[], str] = field(default_factory=_request_ids)
     body_timeout: float = BODY_TIMEOUT
@@ -228,7 +246,11 @@ async def readyz(request: web.Request) -> web.Response:
     rt = request.app[runtime_key]
     if not await rt.store.ping():
         return web.Response(status=503, text="store unavailable")
-    failed = rt.templates.failed_files
+    failed = [
+        f"{practice.slug}/{name}" if practice.slug else name
+        for practice in rt.served
+        for name in practice.templates.failed_files
+    ]
     if failed:
         names = ", ".join(failed)
         return web.Response(
@@ -274,10 +296,13 @@ def create_app(
     worker: WorkerConfig | None = None,
     template_poll: float = 1.0,
     retry_policy: RetryPolicy | None = None,
+    group: Sequence[ServedPractice] = (),
 ) -> web.Application:
     """The whole service; every long-lived resource opens and closes in ``cleanup_ctx``.
 
-    ``platform`` is the adapter registry (``adapters.REGISTRY`` in the service).
+    ``platform`` is the adapter registry (``adapters.REGISTRY`` in the service). A group's
+    practices come in ``group`` (SPEC §9); ``settings`` and ``templates`` then are the
+    first practice's, whose app-level settings every practice shares.
     """
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
@@ -286,8 +311,11 @@ def create_app(
     metrics = Metrics()
     keyring = Keyring(settings.pseudonym_key.get_secret_value())
     store = store if store is not None else open_store(settings.database_url)
-    policy = build_policy(settings)
+    served = list(group) or [ServedPractice("", settings, templates)]
+    by_slug = {practice.slug: practice for practice in served}
+    policy = build_policy(settings, [(p.slug, p.settings) for p in group])
     rt = Runtime(
+        served=served,
         settings=settings,
         platform=platform,
         store=store,
@@ -305,7 +333,10 @@ def create_app(
         clock=clock,
     )
     app[runtime_key] = rt
-    templates.on_reload = lambda ok: metrics.template_reloads.labels("ok" if ok else "failed").inc()
+    for practice in served:
+        practice.templates.on_reload = lambda ok: metrics.template_reloads.labels(
+            "ok" if ok else "failed"
+        ).inc()
     app.router.add_get("/webhook", webhook_get)
     app.router.add_post("/webhook", webhook_post)
     app.router.add_get("/healthz", healthz)
@@ -319,9 +350,13 @@ def create_app(
         await rt.store.close()
 
     async def templates_ctx(_: web.Application) -> AsyncIterator[None]:
-        task = background(templates.watch(template_poll), "templates")
+        tasks = [
+            background(p.templates.watch(template_poll), f"templates {p.slug}".strip())
+            for p in served
+        ]
         yield
-        await cancel(task)
+        for task in tasks:
+            await cancel(task)
 
     async def purge_ctx(_: web.Application) -> AsyncIterator[None]:
         task = background(_purge_daily(rt), "purge")
@@ -342,11 +377,17 @@ def create_app(
                 store=rt.store,
                 transport=transport,
                 adapters=platform.adapters,
-                render=templates.render,
-                send_configs=settings.send_configs(),
+                render=lambda slug, channel, at: by_slug[slug].templates.render(channel, at),
+                send_configs={
+                    (p.slug, channel): config
+                    for p in served
+                    for channel, config in p.settings.send_configs().items()
+                },
                 keyring=keyring,
                 metrics=metrics,
-                max_age=settings.reply_max_age_hours * 3600,
+                # Each practice's own limit applied at ingest; a job already queued is sent
+                # until the longest of them, which stays within Meta's 24 h window.
+                max_age=max(p.settings.reply_max_age_hours for p in served) * 3600,
                 retry=retry_policy if retry_policy is not None else RetryPolicy(),
                 clock=clock,
                 on_usage=pacer.observe,
@@ -367,16 +408,13 @@ def create_app(
 
     async def started(_: web.Application) -> None:
         # After every resource above opened: says what this process is, in one line.
-        failed = templates.failed_files
+        failed = [name for p in served for name in p.templates.failed_files]
         log.info(
             "service_started",
             version=__version__,
             host=settings.host,
             port=settings.port,
-            channels=",".join(
-                f"{state.channel.value}:{state.label}"
-                for state in settings.channel_states().values()
-            ),
+            channels="; ".join(f"{p.slug} {p.channels}".strip() for p in served),
             store=describe_store(settings.database_url),
             templates=f"{settings.templates_dir.absolute()}: "
             + (f"edits not applied in {', '.join(failed)}" if failed else "ok"),

@@ -275,7 +275,8 @@ def requeue_delay(attempts: int, retry_after: float | None) -> float:
     return max(jittered, retry_after or 0.0)
 
 
-Renderer = Callable[[Channel, datetime], Reply]
+# (practice slug, channel, moment) -> the reply that practice's texts give then
+Renderer = Callable[[str, Channel, datetime], Reply]
 
 
 class _NotOnTheWire(Exception):
@@ -292,7 +293,7 @@ class Delivery:
         transport: Transport,
         adapters: Mapping[Channel, Adapter],
         render: Renderer,
-        send_configs: Mapping[Channel, SendConfig],
+        send_configs: Mapping[tuple[str, Channel], SendConfig],
         keyring: Keyring,
         metrics: Metrics,
         max_age: float,
@@ -349,11 +350,11 @@ class Delivery:
         if isinstance(step, WaitToSettle):
             await self._store.wait_to_settle(job.id, owner, step.until, now)
             return
-        config = self._configs.get(job.channel)
+        config = self._configs.get((job.practice, job.channel))
         if config is None or job.recipient is None:
             await self._end(job, owner, Outcome.FAILED)
             return
-        reply = self._render(job.channel, datetime.fromtimestamp(now, UTC))
+        reply = self._render(job.practice, job.channel, datetime.fromtimestamp(now, UTC))
         if config.token is None:
             await self._end(job, owner, Outcome.DRY_RUN, template=reply.source)
             return

@@ -206,8 +206,10 @@ class World:
             store=self.store,
             transport=self.meta,
             adapters=REGISTRY.adapters,
-            render=lambda _channel, _at: Reply(text="Automatic reply", phone="+441234567890"),
-            send_configs={Channel.WHATSAPP: CONFIG},
+            render=lambda _practice, _channel, _at: Reply(
+                text="Automatic reply", phone="+441234567890"
+            ),
+            send_configs={("", Channel.WHATSAPP): CONFIG},
             keyring=KEYRING,
             metrics=self.metrics,
             max_age=MAX_AGE,
