@@ -34,6 +34,7 @@ from bot.ingest import GroupCommit, IngestPolicy, PracticeRules
 from bot.job import Delivery
 from bot.logging import REQUEST_ID, debug_enabled
 from bot.metrics import Metrics
+from bot.practices import ServedPractice
 from bot.pseudonym import Keyring
 from bot.retry import RetryPolicy
 from bot.settings import Settings
@@ -78,23 +79,6 @@ def _request_ids() -> Callable[[], str]:
     prefix = os.urandom(4).hex()
     numbers = itertools.count(1)
     return lambda: f"{prefix}-{next(numbers):x}"
-
-
-@dataclass(frozen=True, slots=True)
-class ServedPractice:
-    """One practice as the service runs it: its slug ("" alone), settings and live texts."""
-
-    slug: str
-    settings: Settings
-    templates: LiveTemplates
-
-    @property
-    def channels(self) -> str:
-        """``whatsapp:sending,messenger:dry-run,…`` for the start-up line."""
-        return ",".join(
-            f"{state.channel.value}:{state.label}"
-            for state in self.settings.channel_states().values()
-        )
 
 
 @dataclass(slots=True)

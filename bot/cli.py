@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ from bot import __version__
 from bot.envfile import read_env_file
 from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.events import Channel, EventKind
+from bot.practices import ServedPractice, load_practices, practices_dir
 from bot.settings import Settings, load_settings
 from bot.store import ContactRecord, Store, open_store
 from bot.templates import LiveTemplates, check_templates, preview
@@ -64,6 +66,15 @@ def _env_file_option(parser: argparse.ArgumentParser, *, root: bool = False) -> 
     )
 
 
+def _practice_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--practice",
+        metavar="SLUG",
+        default=argparse.SUPPRESS,
+        help="in a group deployment (PRACTICES_DIR), the practice's folder name",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="practice-bot", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"practice-bot {__version__}")
@@ -74,12 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     _env_file_option(serve)
     check = commands.add_parser("check", help="validate configuration and templates")
     _env_file_option(check)
+    _practice_option(check)
 
     templates = commands.add_parser("templates", help="the practice manager's reply texts")
     _env_file_option(templates)
     templates_cmd = templates.add_subparsers(dest="templates_command", required=True)
     show = templates_cmd.add_parser("preview", help="show the exact reply a patient would get")
     _env_file_option(show)
+    _practice_option(show)
     show.add_argument("--channel", choices=[c.value for c in Channel])
     show.add_argument(
         "--at",
@@ -89,21 +102,26 @@ def _parser() -> argparse.ArgumentParser:
 
     contacts = commands.add_parser("contacts", help="the pseudonymous contact log")
     _env_file_option(contacts)
+    _practice_option(contacts)
     contacts_cmd = contacts.add_subparsers(dest="contacts_command", required=True)
     export = contacts_cmd.add_parser("export", help="export contact records")
     _env_file_option(export)
+    _practice_option(export)
     export.add_argument("--since", type=date.fromisoformat, metavar="DATE")
     export.add_argument("--until", type=date.fromisoformat, metavar="DATE")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     summary = contacts_cmd.add_parser("summary", help="counts per day, channel and outcome")
     _env_file_option(summary)
+    _practice_option(summary)
     summary.add_argument("--days", type=_positive_int, default=14)
     forget = contacts_cmd.add_parser("forget", help="erase every record of one person")
     _env_file_option(forget)
+    _practice_option(forget)
     forget.add_argument("--channel", required=True, choices=[c.value for c in Channel])
     forget.add_argument("--sender-id", required=True, metavar="ID")
     purge = contacts_cmd.add_parser("purge", help="apply retention now")
     _env_file_option(purge)
+    _practice_option(purge)
 
     simulate = commands.add_parser(
         "simulate",
@@ -114,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "never sent to Meta.",
     )
     _env_file_option(simulate)
+    _practice_option(simulate)
     simulate.add_argument("--channel", required=True, choices=[c.value for c in Channel])
     simulate.add_argument(
         "--url",
@@ -155,13 +174,67 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.env_file)
 
 
-def _templates(settings: Settings) -> LiveTemplates:
+def _templates(settings: Settings, overlays: Sequence[Path] = ()) -> LiveTemplates:
     return LiveTemplates(
         settings.templates_dir,
         settings.practice(),
         settings.schedule(),
         channels=REGISTRY.adapters,
+        overlays=overlays,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Deployment:
+    """What the command works on: one practice (slug ""), or each practice of a group.
+
+    App-level settings (secrets, store, address) are the same in every practice's settings,
+    so ``settings`` is the first practice's.
+    """
+
+    served: list[ServedPractice]
+    group: bool
+
+    @property
+    def settings(self) -> Settings:
+        return self.served[0].settings
+
+    def chosen(self, args: argparse.Namespace) -> ServedPractice:
+        """The practice ``--practice`` names; the only one outside a group.
+
+        Raises:
+            ConfigError: a group and no or an unknown ``--practice``.
+        """
+        slug = getattr(args, "practice", None)
+        if not self.group:
+            if slug:
+                raise ConfigError(["--practice: only a group deployment (PRACTICES_DIR) has"])
+            return self.served[0]
+        for practice in self.served:
+            if practice.slug == slug:
+                return practice
+        names = ", ".join(p.slug for p in self.served)
+        raise ConfigError([f"--practice: name one of the group's practices: {names}"])
+
+
+def _deployment(args: argparse.Namespace) -> _Deployment:
+    """Load the practice, or the group's practices, with their texts.
+
+    Raises:
+        ConfigError, TemplateError: one line per problem.
+    """
+    group_dir = practices_dir(args.env_file)
+    if group_dir is None:
+        settings = _settings(args)
+        return _Deployment([ServedPractice("", settings, _templates(settings))], group=False)
+    if args.env_file is not None:
+        for note in read_env_file(args.env_file).warnings:
+            _err(f"warning: {note}")
+    served = [
+        ServedPractice(p.slug, p.settings, _templates(p.settings, p.templates_dirs[:-1]))
+        for p in load_practices(args.env_file, group_dir)
+    ]
+    return _Deployment(served, group=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,46 +243,83 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     try:
-        settings = _settings(args)
-        templates = _templates(settings)
+        deployment = _deployment(args)
     except (ConfigError, TemplateError) as error:
         for line in error.problems:
             _err(line)
         return EXIT_CONFIG
-    for note in [*settings.warnings(), *templates.current.warnings]:
-        _err(f"warning: {note}")
-    handlers: dict[str, Callable[[argparse.Namespace, Settings, LiveTemplates], int]] = {
+    for practice in deployment.served:
+        prefix = f"{practice.slug}: " if practice.slug else ""
+        for note in [*practice.settings.warnings(), *practice.templates.current.warnings]:
+            _err(f"warning: {prefix}{note}")
+    handlers: dict[str, Callable[[argparse.Namespace, _Deployment], int]] = {
         "serve": _serve,
         "templates": _preview,
         "contacts": _contacts,
         "simulate": _simulate,
     }
-    return handlers[args.command](args, settings, templates)
+    try:
+        return handlers[args.command](args, deployment)
+    except ConfigError as error:
+        for line in error.problems:
+            _err(line)
+        return EXIT_CONFIG
 
 
 def _check(args: argparse.Namespace) -> int:
     try:
-        settings = _settings(args)
+        targets = _check_targets(args)
     except ConfigError as error:
         for line in error.problems:
             _err(line)
         return EXIT_PROBLEMS
-    for state in settings.channel_states().values():
-        print(f"{state.channel.value}: {state.label}")
-    problems, template_warnings = check_templates(
-        settings.templates_dir, settings.practice(), settings.schedule(), REGISTRY.adapters
-    )
-    for note in [*settings.warnings(), *template_warnings]:
-        _err(f"warning: {note}")
-    for line in problems:
-        _err(line)
-    if problems:
+    found = False
+    for slug, settings, overlays in targets:
+        prefix = f"{slug}: " if slug else ""
+        for state in settings.channel_states().values():
+            print(f"{prefix}{state.channel.value}: {state.label}")
+        problems, template_warnings = check_templates(
+            settings.templates_dir,
+            settings.practice(),
+            settings.schedule(),
+            REGISTRY.adapters,
+            overlays=overlays,
+        )
+        for note in [*settings.warnings(), *template_warnings]:
+            _err(f"warning: {prefix}{note}")
+        for line in problems:
+            _err(line)  # each names its file, the practice's own folder included
+        found = found or bool(problems)
+    if found:
         return EXIT_PROBLEMS
     print("templates: ok")
     return EXIT_OK
 
 
-def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
+def _check_targets(args: argparse.Namespace) -> list[tuple[str, Settings, tuple[Path, ...]]]:
+    """What ``check`` checks: the practice, or every practice of a group (or the one named).
+
+    Raises:
+        ConfigError: the configuration does not load; ``--practice`` names no practice.
+    """
+    group_dir = practices_dir(args.env_file)
+    wanted = getattr(args, "practice", None)
+    if group_dir is None:
+        if wanted:
+            raise ConfigError(["--practice: only a group deployment (PRACTICES_DIR) has"])
+        return [("", _settings(args), ())]
+    if args.env_file is not None:
+        for note in read_env_file(args.env_file).warnings:
+            _err(f"warning: {note}")
+    practices = load_practices(args.env_file, group_dir)
+    chosen = [p for p in practices if wanted in (None, p.slug)]
+    if not chosen:
+        names = ", ".join(p.slug for p in practices)
+        raise ConfigError([f"--practice: name one of the group's practices: {names}"])
+    return [(p.slug, p.settings, p.templates_dirs[:-1]) for p in chosen]
+
+
+def _serve(args: argparse.Namespace, deployment: _Deployment) -> int:
     from aiohttp import web  # noqa: PLC0415 - keep the other commands quick to start
 
     from bot.app import SERVER_OPTIONS, AccessLogger, create_app  # noqa: PLC0415
@@ -217,13 +327,20 @@ def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplate
     from bot.selfcheck import startup_problems  # noqa: PLC0415
 
     del args
+    first = deployment.served[0]
+    settings = first.settings
     configure_logging(settings.log_level, settings.resolved_log_format(), batched=True, cache=True)
     problems = startup_problems()
     if problems:
         for line in problems:
             _err(line)
         return EXIT_CONFIG
-    app = create_app(settings, platform=REGISTRY, templates=templates)
+    app = create_app(
+        settings,
+        platform=REGISTRY,
+        templates=first.templates,
+        group=deployment.served if deployment.group else (),
+    )
     # Start-up garbage (imports, settings, templates) never changes: keep the collector off
     # it, so its pauses stay short while webhooks are being answered.
     gc.collect()
@@ -252,8 +369,9 @@ def _serve(args: argparse.Namespace, settings: Settings, templates: LiveTemplate
     return EXIT_OK
 
 
-def _preview(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
-    zone = ZoneInfo(settings.practice_timezone)
+def _preview(args: argparse.Namespace, deployment: _Deployment) -> int:
+    practice = deployment.chosen(args)
+    zone = ZoneInfo(practice.settings.practice_timezone)
     if args.at is None:
         at = datetime.now(zone)
     else:
@@ -271,22 +389,24 @@ def _preview(args: argparse.Namespace, settings: Settings, templates: LiveTempla
         if at.tzinfo is None:
             at = at.replace(tzinfo=zone)
     channel = Channel(args.channel) if args.channel else None
-    print(preview(templates.current, channel, at))
+    print(preview(practice.templates.current, channel, at))
     return EXIT_OK
 
 
-def _simulate(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
+def _simulate(args: argparse.Namespace, deployment: _Deployment) -> int:
     from bot.simulate import SimulateError, simulate  # noqa: PLC0415 - loads the HTTP client
 
+    practice = deployment.chosen(args)
     channel = Channel(args.channel)
     try:
         report = asyncio.run(
             simulate(
-                settings,
+                practice.settings,
                 channel,
                 url=args.url,
                 simulated_message=REGISTRY.adapters[channel].simulated_message,
-                templates=templates,
+                templates=practice.templates,
+                practice=practice.slug,
             )
         )
     except SimulateError as error:
@@ -325,8 +445,14 @@ def _contacts_usage(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _contacts(args: argparse.Namespace, settings: Settings, templates: LiveTemplates) -> int:
-    del templates
+def _contacts(args: argparse.Namespace, deployment: _Deployment) -> int:
+    settings = deployment.settings
+    # Erasure needs the practice (a pseudonym is keyed by it); the others may narrow to one.
+    slug = (
+        deployment.chosen(args).slug
+        if args.contacts_command == "forget" or getattr(args, "practice", None)
+        else None
+    )
     problem = _contacts_usage(args)
     if problem is not None:
         _err(problem)
@@ -335,22 +461,25 @@ def _contacts(args: argparse.Namespace, settings: Settings, templates: LiveTempl
         # These commands read or erase the log that exists: a mistyped DATABASE_URL must not
         # make a new, empty one and report success.
         store = open_store(settings.database_url, pool_size=1, create=False)
-        return asyncio.run(_contacts_async(args, settings, store))
+        return asyncio.run(_contacts_async(args, settings, store, slug, deployment.group))
     except StoreUnavailable as error:
         return _store_unavailable(error)
 
 
-async def _contacts_async(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+async def _contacts_async(
+    args: argparse.Namespace, settings: Settings, store: Store, slug: str | None, group: bool
+) -> int:
     await store.open()
     try:
         command = args.contacts_command
         if command == "export":
             since = _day_start(args.since) if args.since else None
             until = _day_start(args.until + timedelta(days=1)) if args.until else None
-            records = await store.contacts(since, until)
+            records = _of(await store.contacts(since, until), slug)
             rows = [
                 {
                     "time": _utc(r.time),
+                    **({"practice": r.practice} if group else {}),
                     "channel": r.channel,
                     "pseudonym": r.pseudonym,
                     "kind": r.kind,
@@ -359,16 +488,18 @@ async def _contacts_async(args: argparse.Namespace, settings: Settings, store: S
                 }
                 for r in records
             ]
-            sys.stdout.write(_export(rows, args.format))
+            sys.stdout.write(_export(rows, args.format, GROUP_FIELDS if group else FIELDS))
         elif command == "summary":
-            print(_summary(await store.contacts(time.time() - args.days * 86400, None), args.days))
+            records = _of(await store.contacts(time.time() - args.days * 86400, None), slug)
+            print(_summary(records, args.days, by_practice=group and slug is None))
         elif command == "forget":
             from bot.pseudonym import Keyring  # noqa: PLC0415
 
             channel = Channel(args.channel)
             keyring = Keyring(settings.pseudonym_key.get_secret_value())
             sender = args.sender_id.strip()
-            deleted = await store.forget(channel, keyring.contact(channel, sender))
+            pseudonym = keyring.contact(channel, sender, practice=slug or "")
+            deleted = await store.forget(channel, pseudonym)
             print(f"deleted {deleted}")
         else:
             counts = await store.purge(time.time(), settings.contact_log_retention_days)
@@ -382,34 +513,46 @@ async def _contacts_async(args: argparse.Namespace, settings: Settings, store: S
     return EXIT_OK
 
 
+def _of(records: list[ContactRecord], slug: str | None) -> list[ContactRecord]:
+    """The records of one practice, or all of them."""
+    return records if slug is None else [r for r in records if r.practice == slug]
+
+
 FIELDS = ("time", "channel", "pseudonym", "kind", "outcome", "template")
+GROUP_FIELDS = ("time", "practice", *FIELDS[1:])  # SPEC §7: with PRACTICES_DIR, after time
 
 
-def _export(rows: list[dict[str, str]], fmt: str) -> str:
+def _export(rows: list[dict[str, str]], fmt: str, fields: Sequence[str]) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
 
-def _summary(records: Sequence[ContactRecord], days: int) -> str:
-    counts: Counter[tuple[str, str, str]] = Counter()
+def _summary(records: Sequence[ContactRecord], days: int, *, by_practice: bool = False) -> str:
+    counts: Counter[tuple[str, str, str, str]] = Counter()
     tests = 0
     for record in records:
         if record.kind == EventKind.TEST:
             tests += 1  # practice-bot simulate: not a patient
             continue
-        counts[(_utc(record.time)[:10], record.channel, record.outcome)] += 1
+        practice = record.practice if by_practice else ""
+        counts[(_utc(record.time)[:10], practice, record.channel, record.outcome)] += 1
     left_out = f" ({tests} test messages left out)" if tests else ""
     if not counts:
         return f"no contacts in the last {days} days{left_out}"
-    lines = [f"{'day':<10}  {'channel':<9}  {'outcome':<12}  {'count':>5}"]
+    width = max((len(key[1]) for key in counts), default=0)
+    practice_head = f"{'practice':<{max(width, 8)}}  " if by_practice else ""
+    lines = [f"{'day':<10}  {practice_head}{'channel':<9}  {'outcome':<12}  {'count':>5}"]
     lines.extend(
-        f"{day:<10}  {channel:<9}  {outcome:<12}  {n:>5}"
-        for (day, channel, outcome), n in sorted(counts.items())
+        f"{day:<10}  "
+        + (f"{practice:<{max(width, 8)}}  " if by_practice else "")
+        + f"{channel:<9}  {outcome:<12}  {n:>5}"
+        for (day, practice, channel, outcome), n in sorted(counts.items())
     )
-    lines.append(f"{'total':<10}  {'':<9}  {'':<12}  {sum(counts.values()):>5}{left_out}")
+    blank = " " * len(practice_head)
+    lines.append(f"{'total':<10}  {blank}{'':<9}  {'':<12}  {sum(counts.values()):>5}{left_out}")
     return "\n".join(lines)

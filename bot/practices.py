@@ -10,6 +10,7 @@ file by file. Every problem names the file and the variable.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +20,16 @@ from bot.envfile import read_env_file
 from bot.errors import ConfigError
 from bot.events import Channel
 from bot.settings import Settings, load_settings
+from bot.templates import LiveTemplates
 
-__all__ = ["PRACTICE_FILE", "PRACTICE_VARIABLES", "Practice", "load_practices"]
+__all__ = [
+    "PRACTICE_FILE",
+    "PRACTICE_VARIABLES",
+    "Practice",
+    "ServedPractice",
+    "load_practices",
+    "practices_dir",
+]
 
 PRACTICE_FILE = "practice.env"
 _SLUG = re.compile(r"[a-z0-9-]{1,40}")
@@ -48,7 +57,6 @@ PRACTICE_VARIABLES = frozenset(
         "REPLY_COOLDOWN_HOURS",
         "STAFF_QUIET_HOURS",
         "REPLY_MAX_AGE_HOURS",
-        "CONTACT_LOG_RETENTION_DAYS",
     }
 )
 
@@ -130,3 +138,28 @@ def _claimed_twice(practices: Sequence[Practice]) -> list[str]:
         for (channel, account), slugs in sorted(owners.items())
         if len(slugs) > 1
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ServedPractice:
+    """One practice as the service runs it: its slug ("" alone), settings and live texts."""
+
+    slug: str
+    settings: Settings
+    templates: LiveTemplates
+
+    @property
+    def channels(self) -> str:
+        """``whatsapp:sending,messenger:dry-run,…`` for the start-up line."""
+        return ",".join(
+            f"{state.channel.value}:{state.label}"
+            for state in self.settings.channel_states().values()
+        )
+
+
+def practices_dir(env_file: Path | None) -> Path | None:
+    """``PRACTICES_DIR`` from the environment, else from the env file; None: one practice."""
+    value = os.environ.get("PRACTICES_DIR") or (
+        read_env_file(env_file).values.get("PRACTICES_DIR") if env_file is not None else None
+    )
+    return Path(value) if value else None

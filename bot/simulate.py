@@ -94,9 +94,11 @@ async def simulate(
     url: str | None,
     simulated_message: SimulatedMessage,
     templates: LiveTemplates,
+    practice: str = "",
     wait: float = WAIT_FOR_OUTCOME,
 ) -> SimulationReport:
-    """Send one test message on ``channel`` to the service at ``url`` and report its fate.
+    """Send one test message on ``channel`` to the service at ``url`` and report its fate;
+    in a group, to ``practice`` (its slug), whose own settings ``settings`` are.
 
     Raises:
         SimulateError: the channel is off, or the service could not be reached.
@@ -112,7 +114,8 @@ async def simulate(
     signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     status = await _post(target, body, signature)
     keyring = Keyring(settings.pseudonym_key.get_secret_value())
-    record = await _record(settings, keyring.contact(channel, sender), now, wait)
+    pseudonym = keyring.contact(channel, sender, practice=practice)
+    record = await _record(settings, pseudonym, now, wait)
     reply = None
     if record is not None and record.template is not None:
         reply = templates.render(channel, datetime.fromtimestamp(now, UTC)).text
