@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters import REGISTRY, MetaPlatform
 from bot.app import SERVER_OPTIONS, AccessLogger, Runtime, create_app, runtime_key
 from bot.events import Channel, Event
+from bot.practices import ServedPractice
 from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store import Store
@@ -160,17 +161,20 @@ async def running_service(
     retry_policy: RetryPolicy | None = None,
     platform: MetaPlatform = REGISTRY,
     server_options: Mapping[str, Any] | None = None,
+    group: Sequence[ServedPractice] = (),
 ) -> AsyncIterator[Service]:
     """Start the real app on loopback; stop it (and its worker) on exit.
 
     The worker polls every 0.05 s unless ``worker`` says otherwise; ``server_options``
-    change what ``serve`` gives aiohttp's server (``bot.app.SERVER_OPTIONS``).
+    change what ``serve`` gives aiohttp's server (``bot.app.SERVER_OPTIONS``); ``group``
+    serves a group's practices (``settings`` then is the first one's).
     """
     clock = clock if clock is not None else Clock()
     app = create_app(
         settings,
         platform=platform,
-        templates=live_templates(settings),
+        templates=group[0].templates if group else live_templates(settings),
+        group=group,
         store=store,
         clock=clock,
         run_worker=run_worker,
