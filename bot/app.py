@@ -416,7 +416,13 @@ def create_app(
 async def _purge_daily(rt: Runtime) -> None:
     while True:
         try:
-            counts = await rt.store.purge(rt.clock(), rt.settings.contact_log_retention_days)
+            counts = await rt.store.purge(
+                rt.clock(),
+                rt.settings.contact_log_retention_days,
+                practices={
+                    p.slug: p.settings.contact_log_retention_days for p in rt.served if p.slug
+                },
+            )
             log.info(
                 "retention_purge",
                 contacts=counts.contacts,

@@ -461,14 +461,23 @@ def _contacts(args: argparse.Namespace, deployment: _Deployment) -> int:
         # These commands read or erase the log that exists: a mistyped DATABASE_URL must not
         # make a new, empty one and report success.
         store = open_store(settings.database_url, pool_size=1, create=False)
-        return asyncio.run(_contacts_async(args, settings, store, slug, deployment.group))
+        retention = {
+            p.slug: p.settings.contact_log_retention_days for p in deployment.served if p.slug
+        }
+        return asyncio.run(_contacts_async(args, settings, store, slug, retention))
     except StoreUnavailable as error:
         return _store_unavailable(error)
 
 
 async def _contacts_async(
-    args: argparse.Namespace, settings: Settings, store: Store, slug: str | None, group: bool
+    args: argparse.Namespace,
+    settings: Settings,
+    store: Store,
+    slug: str | None,
+    retention: dict[str, int],
 ) -> int:
+    """``retention``: each practice's days in a group (empty for a single practice)."""
+    group = bool(retention)
     await store.open()
     try:
         command = args.contacts_command
@@ -502,11 +511,12 @@ async def _contacts_async(
             deleted = await store.forget(channel, pseudonym)
             print(f"deleted {deleted}")
         else:
-            counts = await store.purge(time.time(), settings.contact_log_retention_days)
+            days = settings.contact_log_retention_days
+            counts = await store.purge(time.time(), days, practices=retention)
+            period = "each practice's retention period" if group else f"{days} days"
             print(
-                f"deleted {counts.contacts} contact records older than "
-                f"{settings.contact_log_retention_days} days, {counts.seen} dedupe keys, "
-                f"{counts.jobs} ended reply jobs"
+                f"deleted {counts.contacts} contact records older than {period}, "
+                f"{counts.seen} dedupe keys, {counts.jobs} ended reply jobs"
             )
     finally:
         await store.close()

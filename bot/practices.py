@@ -57,6 +57,7 @@ PRACTICE_VARIABLES = frozenset(
         "REPLY_COOLDOWN_HOURS",
         "STAFF_QUIET_HOURS",
         "REPLY_MAX_AGE_HOURS",
+        "CONTACT_LOG_RETENTION_DAYS",
     }
 )
 

@@ -561,6 +561,25 @@ async def test_purge_contact_log_by_retention_days(subject: StoreUnderTest) -> N
     assert await subject.rows("SELECT time FROM contact_log") == [(NOW - 29 * DAY,)]
 
 
+async def test_purge_keeps_each_practices_records_for_its_own_period(
+    subject: StoreUnderTest,
+) -> None:
+    """In a group, each practice's contact records go after that practice's own period."""
+    async with subject.store.transaction() as tx:
+        for practice in ("short", "long"):
+            await tx.add_contact(
+                NOW - 40 * DAY,
+                WA,
+                f"c-{practice}",
+                EventKind.MESSAGE,
+                Outcome.REPLIED,
+                practice=practice,
+            )
+    counts = await subject.store.purge(NOW, 90, practices={"short": 30, "long": 60})
+    assert counts.contacts == 1
+    assert await subject.rows("SELECT practice FROM contact_log") == [("long",)]
+
+
 async def test_purge_dedupe_keys_after_eight_days(subject: StoreUnderTest) -> None:
     """Dedupe keys live for eight days (Meta redelivers for seven), then go."""
     assert DEDUPE_DAYS == 8

@@ -10,6 +10,7 @@ queue's side is the job's transitions, ``bot.job.JobStore``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,8 +144,11 @@ class Store(JobStore, Protocol):
         """
         ...
 
-    async def purge(self, now: float, retention_days: int) -> PurgeCounts:
-        """Apply retention: contact log, dedupe keys, ended jobs."""
+    async def purge(
+        self, now: float, retention_days: int, *, practices: Mapping[str, int] | None = None
+    ) -> PurgeCounts:
+        """Apply retention: contact log, dedupe keys, ended jobs. In a group, ``practices``
+        gives each practice's own retention in days for its contact records."""
         ...
 
     async def contacts(self, since: float | None, until: float | None) -> list[ContactRecord]:

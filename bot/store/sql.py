@@ -218,6 +218,7 @@ class Statements:
 
     # -- retention, the contact log, erasure ------------------------------------------
     purge_contacts: str = "DELETE FROM contact_log WHERE time < ?"
+    purge_practice_contacts: str = "DELETE FROM contact_log WHERE practice = ? AND time < ?"
     purge_seen: str = "DELETE FROM seen_messages WHERE seen_at < ?"
     purge_jobs: str = "DELETE FROM reply_jobs WHERE state = 'done' AND finished_at < ?"
     purge_sent: str = "DELETE FROM sent_messages WHERE sent_at < ?"
@@ -540,12 +541,22 @@ class SqlStore:
             rows = await ex.fetch(self._sql.queue_depth)
         return int(rows[0][0])
 
-    async def purge(self, now: float, retention_days: int) -> PurgeCounts:
+    async def purge(
+        self, now: float, retention_days: int, *, practices: Mapping[str, int] | None = None
+    ) -> PurgeCounts:
         sql = self._sql
-        kept_since = now - retention_days * DAY
+        practices = practices or {}
+        # A practice's records go after its own period; anything else (a practice no longer
+        # configured), and the cooldown and link rows that carry no practice, after the
+        # longest period any practice keeps its records for.
+        kept_since = now - max([retention_days, *practices.values()]) * DAY
         deduped_since = now - DEDUPE_DAYS * DAY
         async with self._atomic() as ex:
-            contacts = await ex.execute(sql.purge_contacts, (kept_since,))
+            contacts = 0
+            for practice, days in practices.items():
+                args = (practice, now - days * DAY)
+                contacts += await ex.execute(sql.purge_practice_contacts, args)
+            contacts += await ex.execute(sql.purge_contacts, (kept_since,))
             seen = await ex.execute(sql.purge_seen, (deduped_since,))
             jobs = await ex.execute(sql.purge_jobs, (now - ENDED_JOB_DAYS * DAY,))
             other = await ex.execute(sql.purge_sent, (deduped_since,))
