@@ -230,9 +230,13 @@ def _deployment(args: argparse.Namespace) -> _Deployment:
     if args.env_file is not None:
         for note in read_env_file(args.env_file).warnings:
             _err(f"warning: {note}")
+    practices = load_practices(args.env_file, group_dir)
+    for practice in practices:
+        for note in practice.warnings:
+            _err(f"warning: {note}")
     served = [
         ServedPractice(p.slug, p.settings, _templates(p.settings, p.templates_dirs[:-1]))
-        for p in load_practices(args.env_file, group_dir)
+        for p in practices
     ]
     return _Deployment(served, group=True)
 
@@ -313,6 +317,9 @@ def _check_targets(args: argparse.Namespace) -> list[tuple[str, Settings, tuple[
             _err(f"warning: {note}")
     practices = load_practices(args.env_file, group_dir)
     chosen = [p for p in practices if wanted in (None, p.slug)]
+    for practice in chosen:
+        for note in practice.warnings:
+            _err(f"warning: {note}")
     if not chosen:
         names = ", ".join(p.slug for p in practices)
         raise ConfigError([f"--practice: name one of the group's practices: {names}"])

@@ -70,6 +70,7 @@ class Practice:
     slug: str
     settings: Settings
     templates_dirs: tuple[Path, ...]
+    warnings: tuple[str, ...] = ()  # values of its file another reader would take otherwise
 
 
 def load_practices(env_file: Path | None, practices_dir: Path) -> list[Practice]:
@@ -107,7 +108,8 @@ def _load_one(env_file: Path | None, folder: Path) -> Practice:
     path = folder / PRACTICE_FILE
     if not path.is_file():
         raise ConfigError([f"{path}: missing: each practice's folder needs its {PRACTICE_FILE}"])
-    values = read_env_file(path).values
+    read = read_env_file(path)
+    values = read.values
     not_allowed = sorted(name for name in values if name not in PRACTICE_VARIABLES)
     if not_allowed:
         raise ConfigError(
@@ -124,7 +126,9 @@ def _load_one(env_file: Path | None, folder: Path) -> Practice:
         raise ConfigError([f"{path}: {line}" for line in error.problems]) from None
     own = folder / "templates"
     dirs = (own, settings.templates_dir) if own.is_dir() else (settings.templates_dir,)
-    return Practice(slug=folder.name, settings=settings, templates_dirs=dirs)
+    return Practice(
+        slug=folder.name, settings=settings, templates_dirs=dirs, warnings=tuple(read.warnings)
+    )
 
 
 def _claimed_twice(practices: Sequence[Practice]) -> list[str]:

@@ -119,3 +119,16 @@ def test_practices_folder_without_its_file_is_refused(tmp_path: Path) -> None:
     (practices / "leeds-riverside" / "practice.env").unlink()
     [problem] = _problems(env_file, practices)
     assert problem.startswith(f"{practices / 'leeds-riverside' / 'practice.env'}: missing")
+
+
+def test_practices_file_values_read_differently_are_warned(tmp_path: Path) -> None:
+    """A quoted value in a practice's file gives a warning naming that file and line."""
+    env_file, practices = _group(tmp_path)
+    path = practices / "glasgow-west" / "practice.env"
+    text = path.read_text()
+    path.write_text(text + 'PRACTICE_NAME="Example Smiles Glasgow"\n')
+    line = text.count("\n") + 1
+    [glasgow] = [p for p in load_practices(env_file, practices) if p.slug == "glasgow-west"]
+    assert [w.split(" starts with")[0] for w in glasgow.warnings] == [
+        f"{path}:{line}: PRACTICE_NAME"
+    ]
