@@ -33,7 +33,8 @@ Beside ``state`` the row keeps three facts about sending:
     end:    PENDING, SENDING or AMBIGUOUS ──► DONE, with an outcome: replied, dry_run, failed,
             stale, or ambiguous (a resend went out, or a resend's answer was lost as well)
     settle: any state (ingest; a status or echo named the job): an ambiguous job is due now;
-            a failed status settles it as failed, and turns a job that ended replied to failed
+            a failed status settles it as failed, and turns a job that ended replied (or
+            ambiguous) to failed
     defer:  back in the queue later; a job found SENDING is treated as AMBIGUOUS
 
 What happens to a claimed job is decided in one place, :func:`next_step`:

@@ -245,11 +245,13 @@ async def test_fail_tag_of_a_live_job_settles_it_as_failed(subject: StoreUnderTe
     assert await subject.store.begin_send(again.id, "w2", NOW + 2) is False
 
 
-async def test_fail_tag_of_a_replied_job_fails_its_record_and_frees_its_claim(
-    subject: StoreUnderTest,
+@pytest.mark.parametrize("outcome", [Outcome.REPLIED, Outcome.AMBIGUOUS])
+async def test_fail_tag_of_a_sent_job_fails_its_record_and_frees_its_claim(
+    subject: StoreUnderTest, outcome: Outcome
 ) -> None:
-    """A failed status after the job ended replied: the record says failed, the claim goes."""
-    await _reply_then_end(subject.store, Outcome.REPLIED)
+    """A failed status after the job ended replied (or ambiguous, resent): the record says
+    failed, the claim goes."""
+    await _reply_then_end(subject.store, outcome)
     async with subject.store.transaction() as tx:
         assert await tx.fail_tag("t1", NOW + 2) is True
     assert await subject.rows("SELECT outcome FROM contact_log") == [("failed",)]
@@ -257,11 +259,11 @@ async def test_fail_tag_of_a_replied_job_fails_its_record_and_frees_its_claim(
     assert await _claim_cooldown(subject.store, "c1", NOW + 3, NOW + 3 - HOUR, "t2")
 
 
-@pytest.mark.parametrize("outcome", [Outcome.FAILED, Outcome.AMBIGUOUS, Outcome.DRY_RUN])
+@pytest.mark.parametrize("outcome", [Outcome.FAILED, Outcome.DRY_RUN])
 async def test_fail_tag_leaves_other_endings_alone(
     subject: StoreUnderTest, outcome: Outcome
 ) -> None:
-    """Only a job that ended replied is turned to failed; other endings stay as they are."""
+    """A job that sent nothing (failed, dry run) keeps its ending."""
     await _reply_then_end(subject.store, outcome)
     async with subject.store.transaction() as tx:
         assert await tx.fail_tag("t1", NOW + 2) is False

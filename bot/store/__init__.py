@@ -89,8 +89,9 @@ class IngestTx(Protocol):
     async def fail_tag(self, tag: str, now: float) -> bool:
         """A failed status carried this job tag: the reply never reached the patient.
 
-        A job not yet ended ends failed without another send; one that ended replied has
-        its contact record turned to failed and its cooldown claim released.
+        A job not yet ended ends failed without another send; one that ended replied (or
+        ambiguous, after its resend) has its contact record turned to failed and its
+        cooldown claim released.
         """
         ...
 

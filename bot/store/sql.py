@@ -110,15 +110,18 @@ class Statements:
         "due_at = CASE WHEN state = 'ambiguous' THEN {least}(due_at, ?) ELSE due_at END "
         "WHERE tag = ?"
     )
-    # A failed status: a live job will end failed; a job that ended replied did not reply.
+    # A failed status: a live job will end failed; a job that ended sent did not reach anyone.
     fail_live_job: str = (
         "UPDATE reply_jobs SET settled = TRUE, delivery_failed = TRUE, "
         "due_at = CASE WHEN state = 'ambiguous' THEN {least}(due_at, ?) ELSE due_at END "
         "WHERE tag = ? AND state <> 'done'"
     )
+    # An ambiguous ending was resent because no status came for the first send; a failed
+    # status now means the patient very likely got nothing, so it too ends failed and frees
+    # the claim: a possible second reply is better than none (kill campaign, job 1152).
     fail_replied_job: str = (
         "UPDATE reply_jobs SET outcome = 'failed', delivery_failed = TRUE "
-        "WHERE tag = ? AND state = 'done' AND outcome = 'replied' "
+        "WHERE tag = ? AND state = 'done' AND outcome IN ('replied', 'ambiguous') "
         "RETURNING contact_log_id, channel, contact, created_at"
     )
     fail_contact: str = "UPDATE contact_log SET outcome = 'failed' WHERE id = ?"
