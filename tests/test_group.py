@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,14 @@ def _whatsapp_text(body: dict[str, Any]) -> str:
     return text
 
 
+@asynccontextmanager
+async def _serving(main: Path) -> AsyncIterator[Service]:
+    """The group served, on a Tuesday morning when every practice is open."""
+    served = _served(main)
+    async with running_service(served[0].settings, Clock(OPEN), group=served) as service:
+        yield service
+
+
 async def _message(service: Service, channel: Channel, account: str, sender: str) -> None:
     """A patient's text message to ``account``, sent now, and every reply it leads to."""
     body = REGISTRY.adapters[channel].simulated_message(
@@ -127,8 +136,7 @@ async def test_group_each_practice_replies_from_its_own_number_with_its_own_toke
     main_env: Path, group_graph: FakeGraph
 ) -> None:
     """A message to each practice's number is answered from that number, with its token."""
-    served = _served(main_env)
-    async with running_service(served[0].settings, Clock(OPEN), group=served) as service:
+    async with _serving(main_env) as service:
         for number in WHATSAPP.values():
             await _message(service, Channel.WHATSAPP, number, "447700900123")
     sent = {r.path: (r.authorization, _whatsapp_text(r.json)) for r in group_graph.requests}
@@ -142,8 +150,7 @@ async def test_group_practice_text_overrides_the_groups(
     main_env: Path, group_graph: FakeGraph
 ) -> None:
     """Cardiff Bay's own Instagram text is used for its Instagram; WhatsApp gets the group's."""
-    served = _served(main_env)
-    async with running_service(served[0].settings, Clock(OPEN), group=served) as service:
+    async with _serving(main_env) as service:
         await _message(service, Channel.INSTAGRAM, CARDIFF_INSTAGRAM, "7000000000000001")
         await _message(service, Channel.WHATSAPP, WHATSAPP["cardiff-bay"], "447700900123")
     instagram, whatsapp = group_graph.requests
@@ -155,8 +162,7 @@ async def test_group_unknown_account_is_skipped_and_counted(
     main_env: Path, group_graph: FakeGraph
 ) -> None:
     """A message to a number no practice claims gets no reply and is counted as such."""
-    served = _served(main_env)
-    async with running_service(served[0].settings, Clock(OPEN), group=served) as service:
+    async with _serving(main_env) as service:
         await _message(service, Channel.WHATSAPP, "109999999999999", "447700900123")
         metrics = service.runtime.metrics.render().decode()
         records = await service.store.contacts(None, None)
@@ -172,8 +178,7 @@ async def test_group_one_person_writing_to_two_practices_is_two_contacts(
     main_env: Path, group_graph: FakeGraph
 ) -> None:
     """The same number writing to two practices gets each practice's reply: two contacts."""
-    served = _served(main_env)
-    async with running_service(served[0].settings, Clock(OPEN), group=served) as service:
+    async with _serving(main_env) as service:
         for slug in ("leeds-riverside", "glasgow-west"):
             await _message(service, Channel.WHATSAPP, WHATSAPP[slug], "447700900123")
         records = await service.store.contacts(None, None)
@@ -197,8 +202,7 @@ async def test_group_forget_and_export_are_per_practice(
     main_env: Path, group_graph: FakeGraph
 ) -> None:
     """forget --practice erases one practice's records of a person; export names practices."""
-    served = _served(main_env)
-    async with running_service(served[0].settings, Clock(OPEN), group=served) as service:
+    async with _serving(main_env) as service:
         for slug in ("leeds-riverside", "glasgow-west"):
             await _message(service, Channel.WHATSAPP, WHATSAPP[slug], "447700900123")
     assert len(group_graph.requests) == 2
