@@ -31,7 +31,7 @@ from bot import __version__
 from bot.envfile import read_env_file
 from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.events import Channel, EventKind
-from bot.practices import ServedPractice, load_practices, practices_dir
+from bot.practices import Practice, ServedPractice, load_practices, practices_dir
 from bot.settings import Settings, load_settings
 from bot.store import ContactRecord, Store, open_store
 from bot.templates import LiveTemplates, check_templates, preview
@@ -184,6 +184,12 @@ def _templates(settings: Settings, overlays: Sequence[Path] = ()) -> LiveTemplat
     )
 
 
+_NOT_A_GROUP = (
+    "--practice: this deployment serves one practice; only a group (PRACTICES_DIR) has "
+    "practices to choose from"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Deployment:
     """What the command works on: one practice (slug ""), or each practice of a group.
@@ -208,7 +214,7 @@ class _Deployment:
         slug = getattr(args, "practice", None)
         if not self.group:
             if slug:
-                raise ConfigError(["--practice: only a group deployment (PRACTICES_DIR) has"])
+                raise ConfigError([_NOT_A_GROUP])
             return self.served[0]
         for practice in self.served:
             if practice.slug == slug:
@@ -227,18 +233,28 @@ def _deployment(args: argparse.Namespace) -> _Deployment:
     if group_dir is None:
         settings = _settings(args)
         return _Deployment([ServedPractice("", settings, _templates(settings))], group=False)
-    if args.env_file is not None:
-        for note in read_env_file(args.env_file).warnings:
-            _err(f"warning: {note}")
-    practices = load_practices(args.env_file, group_dir)
-    for practice in practices:
-        for note in practice.warnings:
-            _err(f"warning: {note}")
+    practices = _load_group(args.env_file, group_dir)
     served = [
         ServedPractice(p.slug, p.settings, _templates(p.settings, p.templates_dirs[:-1]))
         for p in practices
     ]
     return _Deployment(served, group=True)
+
+
+def _load_group(env_file: Path | None, group_dir: Path) -> list[Practice]:
+    """A group's practices, after a warning for each value another reader takes otherwise.
+
+    Raises:
+        ConfigError: one line per problem, each naming its file.
+    """
+    if env_file is not None:
+        for note in read_env_file(env_file).warnings:
+            _err(f"warning: {note}")
+    practices = load_practices(env_file, group_dir)
+    for practice in practices:
+        for note in practice.warnings:
+            _err(f"warning: {note}")
+    return practices
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,16 +326,10 @@ def _check_targets(args: argparse.Namespace) -> list[tuple[str, Settings, tuple[
     wanted = getattr(args, "practice", None)
     if group_dir is None:
         if wanted:
-            raise ConfigError(["--practice: only a group deployment (PRACTICES_DIR) has"])
+            raise ConfigError([_NOT_A_GROUP])
         return [("", _settings(args), ())]
-    if args.env_file is not None:
-        for note in read_env_file(args.env_file).warnings:
-            _err(f"warning: {note}")
-    practices = load_practices(args.env_file, group_dir)
+    practices = _load_group(args.env_file, group_dir)
     chosen = [p for p in practices if wanted in (None, p.slug)]
-    for practice in chosen:
-        for note in practice.warnings:
-            _err(f"warning: {note}")
     if not chosen:
         names = ", ".join(p.slug for p in practices)
         raise ConfigError([f"--practice: name one of the group's practices: {names}"])

@@ -533,3 +533,10 @@ def test_cli_dates_out_of_range_exit_2_naming_the_option(tmp_path: Path, args: l
     assert line.startswith(f"{args[2]}: ")
     assert "1970-01-01" in line
     assert "9997-12-31" in line
+
+
+def test_cli_practice_option_outside_a_group_is_refused(tmp_path: Path) -> None:
+    """--practice names a practice of a group; with one practice it is a usage error."""
+    result = _run(tmp_path, "templates", "preview", "--practice", "leeds")
+    assert result.returncode == 2
+    assert _one_line(result).startswith("--practice: this deployment serves one practice")
