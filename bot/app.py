@@ -89,11 +89,10 @@ class Runtime:
     platform: Platform
     store: Store
     metrics: Metrics
-    templates: LiveTemplates
+    served: Sequence[ServedPractice]  # every practice, the single one included
     webhooks: Webhooks
     verify_token: bytes
     clock: Callable[[], float]
-    served: Sequence[ServedPractice] = ()  # every practice, the single one included
     worker: ReplyWorker | None = None
     request_ids: Callable[[], str] = field(default_factory=_request_ids)
     body_timeout: float = BODY_TIMEOUT
@@ -107,6 +106,11 @@ class Runtime:
     # The webhook line's logger, bound once logging is configured: the module's lazy proxy
     # would look the configuration up again for every webhook.
     webhook_log: FilteringBoundLogger = field(default_factory=log.bind)
+
+    @property
+    def templates(self) -> LiveTemplates:
+        """The texts of the practice (a group's first practice)."""
+        return self.served[0].templates
 
 
 runtime_key = web.AppKey("runtime", Runtime)
@@ -299,12 +303,11 @@ def create_app(
     by_slug = {practice.slug: practice for practice in served}
     policy = build_policy(settings, [(p.slug, p.settings) for p in group])
     rt = Runtime(
-        served=served,
         settings=settings,
         platform=platform,
         store=store,
         metrics=metrics,
-        templates=templates,
+        served=served,
         webhooks=Webhooks(
             platform=platform,
             secrets=settings.app_secrets,

@@ -71,12 +71,17 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
 
 
 async def _when_unlocked(run: Callable[[], _T], budget: float) -> _T:
-    """``run()`` again, after it found the write lock taken, until the lock is free.
+    """``run()``, and again while another connection holds the write lock.
 
     Between tries the loop is free: health checks, metrics and webhooks that need no lock
-    go on. After ``budget`` seconds the busy error is raised. Callers try once directly
-    first: the lock is almost always free, and that path should cost nothing extra.
+    go on. After ``budget`` seconds the busy error is raised. The first try is direct: the
+    lock is almost always free, and then nothing is awaited.
     """
+    try:
+        return run()
+    except sqlite3.OperationalError as error:
+        if not _is_busy(error):
+            raise
     deadline = time.monotonic() + budget
     pause = 0.001
     while True:
@@ -120,12 +125,7 @@ class _WaitingCursor(_Cursor):
         self._lock_wait = lock_wait
 
     async def _run(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
-        try:
-            return self._cur.execute(sql, args)
-        except sqlite3.OperationalError as error:
-            if not _is_busy(error):
-                raise
-            return await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
+        return await _when_unlocked(lambda: self._cur.execute(sql, args), self._lock_wait)
 
     async def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         return (await self._run(sql, args)).rowcount
@@ -152,12 +152,7 @@ class _Transaction:
 
     async def __aenter__(self) -> _Cursor:
         try:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error):
-                    raise
-                await _when_unlocked(lambda: self._db.execute("BEGIN IMMEDIATE"), self._lock_wait)
+            await _when_unlocked(lambda: self._db.execute("BEGIN IMMEDIATE"), self._lock_wait)
         except sqlite3.Error as error:
             raise StoreUnavailable(f"cannot begin: {type(error).__name__}") from None
         return _Cursor(self._db)
