@@ -3,8 +3,8 @@
 The handlers are thin. ``POST /webhook`` reads the raw bytes within the size limit and hands
 them to ``bot.webhook``, which verifies, parses and records them; only then does it answer.
 Sending happens in the worker (``bot.worker``, ``bot.job``), never in a handler. Every
-long-lived resource (store, template watcher, retention, the worker and its Graph session)
-opens and closes in ``cleanup_ctx``.
+long-lived resource (store, the watcher of texts and a group's files, retention, the worker
+and its Graph session) opens and closes in ``cleanup_ctx``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -28,18 +29,24 @@ from structlog.typing import FilteringBoundLogger
 from bot import __version__
 from bot.adapter import Platform
 from bot.body_budget import BodyBudget
-from bot.errors import StoreUnavailable
-from bot.events import Channel
-from bot.ingest import GroupCommit, IngestPolicy, PracticeRules
+from bot.errors import ConfigError, StoreUnavailable
+from bot.ingest import GroupCommit
 from bot.job import Delivery
 from bot.logging import REQUEST_ID, debug_enabled
 from bot.metrics import Metrics
-from bot.practices import ServedPractice
+from bot.practices import (
+    GroupFiles,
+    Practice,
+    Practices,
+    ServedPractice,
+    restart_variables,
+    serve_practice,
+)
 from bot.pseudonym import Keyring
 from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store import Store, describe_store, open_store
-from bot.templates import LiveTemplates
+from bot.templates import InvalidTemplatesError, LiveTemplates
 from bot.webhook import WebhookResult, Webhooks
 from bot.worker import Pacer, ReplyWorker, WorkerConfig
 
@@ -48,7 +55,6 @@ __all__ = [
     "SERVER_OPTIONS",
     "AccessLogger",
     "Runtime",
-    "build_policy",
     "create_app",
     "runtime_key",
 ]
@@ -70,7 +76,6 @@ BUSY_RETRY_AFTER = 1  # seconds, in the Retry-After of a webhook refused for the
 # connection closes, so a refused slow upload is let go after a second, not ten.
 SERVER_OPTIONS: dict[str, Any] = {"keepalive_timeout": 20.0, "lingering_time": 1.0}
 CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned; never sent on the wire
-MESSENGER_RATE = 250.0  # below the Send API's 300 calls/s per Page
 PURGE_INTERVAL = 24 * 3600.0
 
 
@@ -89,10 +94,14 @@ class Runtime:
     platform: Platform
     store: Store
     metrics: Metrics
-    served: Sequence[ServedPractice]  # every practice, the single one included
+    practices: Practices  # every practice, the single one included; replaced on a change
+    pacer: Pacer
     webhooks: Webhooks
     verify_token: bytes
     clock: Callable[[], float]
+    group_files: GroupFiles | None = None  # a group's configuration, watched for changes
+    group_problems: list[str] = field(default_factory=list)  # why its last change was refused
+    reload_requested: asyncio.Event = field(default_factory=asyncio.Event)  # SIGHUP
     worker: ReplyWorker | None = None
     request_ids: Callable[[], str] = field(default_factory=_request_ids)
     body_timeout: float = BODY_TIMEOUT
@@ -110,7 +119,18 @@ class Runtime:
     @property
     def templates(self) -> LiveTemplates:
         """The texts of the practice (a group's first practice)."""
-        return self.served[0].templates
+        return self.practices.served[0].templates
+
+    def serve(self, practices: Practices) -> None:
+        """Answer for ``practices`` from now on: routes, texts, sends and pace."""
+        for practice in practices.served:
+            practice.templates.on_reload = self._count_reload
+        self.practices = practices
+        self.webhooks.policy = practices.policy
+        self.pacer.configure(practices.rates())
+
+    def _count_reload(self, ok: bool) -> None:
+        self.metrics.template_reloads.labels("ok" if ok else "failed").inc()
 
 
 runtime_key = web.AppKey("runtime", Runtime)
@@ -170,8 +190,8 @@ async def webhook_post(request: web.Request) -> web.Response:
             **result.fields,
         )
         REQUEST_ID.reset(bound)
-    if result.replies and result.channel is not None and rt.worker is not None:
-        rt.worker.wake([result.channel])
+    if result.queues and rt.worker is not None:
+        rt.worker.wake(result.queues)
     response = web.Response(status=result.status, text="ok" if result.status == 200 else "")
     if result.retry_after is not None:
         response.headers["Retry-After"] = str(result.retry_after)
@@ -230,21 +250,24 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """GET /readyz: the store answers; a failed template edit is named but stays ready."""
+    """GET /readyz: the store answers; a failed edit of a text or of a group's files is named
+    but stays ready (the last good version is in use)."""
     rt = request.app[runtime_key]
     if not await rt.store.ping():
         return web.Response(status=503, text="store unavailable")
+    notes = []
     failed = [
         f"{practice.slug}/{name}" if practice.slug else name
-        for practice in rt.served
+        for practice in rt.practices.served
         for name in practice.templates.failed_files
     ]
     if failed:
         names = ", ".join(failed)
-        return web.Response(
-            text=f"ok; template edit not applied ({names}): keeping the last good version"
-        )
-    return web.Response(text="ok")
+        notes.append(f"template edit not applied ({names}): keeping the last good version")
+    if rt.group_problems:
+        problems = "; ".join(rt.group_problems)
+        notes.append(f"practices edit not applied ({problems}): keeping the last good version")
+    return web.Response(text="; ".join(["ok", *notes]))
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -253,24 +276,6 @@ async def metrics_view(request: web.Request) -> web.Response:
     return web.Response(
         body=rt.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
     )
-
-
-def build_policy(
-    settings: Settings, practices: Sequence[tuple[str, Settings]] = ()
-) -> IngestPolicy:
-    """Where events go and the rules they meet: one practice (``settings``), or each of a
-    group's ``(slug, settings)`` with ``settings`` then the group's app-level settings."""
-    routes: dict[tuple[Channel, str], PracticeRules] = {}
-    for slug, own in practices or [("", settings)]:
-        rules = PracticeRules(
-            practice=slug,
-            cooldown=own.reply_cooldown_hours * 3600,
-            staff_quiet=own.staff_quiet_hours * 3600,
-            max_age=own.reply_max_age_hours * 3600,
-        )
-        for channel, config in own.send_configs().items():
-            routes[(channel, config.account_id)] = rules
-    return IngestPolicy(routes=routes, app_id=settings.meta_app_id, group=bool(practices))
 
 
 def create_app(
@@ -285,45 +290,46 @@ def create_app(
     template_poll: float = 1.0,
     retry_policy: RetryPolicy | None = None,
     group: Sequence[ServedPractice] = (),
+    group_files: GroupFiles | None = None,
 ) -> web.Application:
     """The whole service; every long-lived resource opens and closes in ``cleanup_ctx``.
 
     ``platform`` is the adapter registry (``adapters.REGISTRY`` in the service). A group's
     practices come in ``group`` (SPEC §9); ``settings`` and ``templates`` then are the
-    first practice's, whose app-level settings every practice shares.
+    first practice's, whose app-level settings every practice shares. With ``group_files``
+    the group follows changes of its files (and SIGHUP) while it runs.
     """
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
         handler_args={"auto_decompress": False},
     )
-    metrics = Metrics()
+    metrics = Metrics(group=bool(group))
     keyring = Keyring(settings.pseudonym_key.get_secret_value())
     store = store if store is not None else open_store(settings.database_url)
-    served = list(group) or [ServedPractice("", settings, templates)]
-    by_slug = {practice.slug: practice for practice in served}
-    policy = build_policy(settings, [(p.slug, p.settings) for p in group])
+    practices = Practices(
+        list(group) or [ServedPractice("", settings, templates)], app_id=settings.meta_app_id
+    )
     rt = Runtime(
         settings=settings,
         platform=platform,
         store=store,
         metrics=metrics,
-        served=served,
+        practices=practices,
+        pacer=Pacer(practices.rates(), metrics),
         webhooks=Webhooks(
             platform=platform,
             secrets=settings.app_secrets,
-            policy=policy,
+            policy=practices.policy,
             keyring=keyring,
-            ingest=GroupCommit(store, policy, clock),
+            ingest=GroupCommit(store, clock),
             metrics=metrics,
         ),
         verify_token=settings.meta_verify_token.get_secret_value().encode("utf-8"),
         clock=clock,
+        group_files=group_files,
     )
+    rt.serve(practices)
     app[runtime_key] = rt
-    for practice in served:
-        practice.templates.on_reload = lambda ok: metrics.template_reloads.labels(
-            "ok" if ok else "failed"
-        ).inc()
     app.router.add_get("/webhook", webhook_get)
     app.router.add_post("/webhook", webhook_post)
     app.router.add_get("/healthz", healthz)
@@ -336,14 +342,13 @@ def create_app(
         yield
         await rt.store.close()
 
-    async def templates_ctx(_: web.Application) -> AsyncIterator[None]:
-        tasks = [
-            background(p.templates.watch(template_poll), f"templates {p.slug}".strip())
-            for p in served
-        ]
+    async def watch_ctx(_: web.Application) -> AsyncIterator[None]:
+        task = background(_watch(rt, template_poll), "watch")
+        on_sighup = rt.group_files is not None and _listen(signal.SIGHUP, rt.reload_requested.set)
         yield
-        for task in tasks:
-            await cancel(task)
+        if on_sighup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await cancel(task)
 
     async def purge_ctx(_: web.Application) -> AsyncIterator[None]:
         task = background(_purge_daily(rt), "purge")
@@ -351,39 +356,23 @@ def create_app(
         await cancel(task)
 
     async def worker_ctx(_: web.Application) -> AsyncIterator[None]:
-        pacer = Pacer(
-            {
-                Channel.WHATSAPP: settings.whatsapp_sends_per_second,
-                Channel.MESSENGER: MESSENGER_RATE,
-                Channel.INSTAGRAM: MESSENGER_RATE,
-            },
-            metrics,
-        )
         async with platform.open_transport() as transport:
             delivery = Delivery(
                 store=rt.store,
                 transport=transport,
                 adapters=platform.adapters,
-                render=lambda slug, channel, at: by_slug[slug].templates.render(channel, at),
-                send_configs={
-                    (p.slug, channel): config
-                    for p in served
-                    for channel, config in p.settings.send_configs().items()
-                },
+                senders=lambda: rt.practices,
                 keyring=keyring,
                 metrics=metrics,
-                # Each practice's own limit applied at ingest; a job already queued is sent
-                # until the longest of them, which stays within Meta's 24 h window.
-                max_age=max(p.settings.reply_max_age_hours for p in served) * 3600,
                 retry=retry_policy if retry_policy is not None else RetryPolicy(),
                 clock=clock,
-                on_usage=pacer.observe,
+                on_usage=rt.pacer.observe,
             )
             rt.worker = ReplyWorker(
                 store=rt.store,
                 run=delivery.run,
                 metrics=metrics,
-                pacer=pacer,
+                pacer=rt.pacer,
                 clock=clock,
                 config=worker,
             )
@@ -395,6 +384,7 @@ def create_app(
 
     async def started(_: web.Application) -> None:
         # After every resource above opened: says what this process is, in one line.
+        served = rt.practices.served
         failed = [name for p in served for name in p.templates.failed_files]
         log.info(
             "service_started",
@@ -409,7 +399,7 @@ def create_app(
 
     app.on_startup.append(started)
     app.cleanup_ctx.append(store_ctx)
-    app.cleanup_ctx.append(templates_ctx)
+    app.cleanup_ctx.append(watch_ctx)
     app.cleanup_ctx.append(purge_ctx)
     if run_worker:
         app.cleanup_ctx.append(worker_ctx)
@@ -422,9 +412,7 @@ async def _purge_daily(rt: Runtime) -> None:
             counts = await rt.store.purge(
                 rt.clock(),
                 rt.settings.contact_log_retention_days,
-                practices={
-                    p.slug: p.settings.contact_log_retention_days for p in rt.served if p.slug
-                },
+                practices=rt.practices.retention(),
             )
             log.info(
                 "retention_purge",
@@ -436,6 +424,100 @@ async def _purge_daily(rt: Runtime) -> None:
         except StoreUnavailable:
             log.warning("retention_purge_failed")
         await asyncio.sleep(PURGE_INTERVAL)
+
+
+def _listen(signum: signal.Signals, callback: Callable[[], None]) -> bool:
+    """Call ``callback`` on ``signum``; False where the loop cannot (not the main thread)."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signum, callback)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True
+
+
+async def _watch(rt: Runtime, interval: float) -> None:
+    """Every ``interval`` seconds: reload every practice's changed texts, and a group's
+    changed files (at once on SIGHUP).
+
+    A changed group file is applied once it has stayed the same for one more look, so a
+    file caught half-written is never applied.
+    """
+    files = rt.group_files
+    applied = files.fingerprint() if files is not None else None
+    pending = applied
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rt.reload_requested.wait(), interval)
+        for practice in rt.practices.served:
+            practice.templates.reload()
+            await asyncio.sleep(0)  # a group's hundreds of folders never hold up a webhook
+        if files is None:
+            continue
+        seen = files.fingerprint()
+        requested = rt.reload_requested.is_set()
+        rt.reload_requested.clear()
+        if requested or (seen != applied and seen == pending):
+            applied = seen
+            await _reload_group(rt, files)
+        pending = seen
+
+
+async def _reload_group(rt: Runtime, files: GroupFiles) -> None:
+    """Serve the group as its files say now, or keep serving it as it was and say why."""
+    running = {practice.slug: practice for practice in rt.practices.served}
+    try:
+        practices = await asyncio.to_thread(files.load)
+        served = await asyncio.to_thread(_keep_or_serve, practices, running, rt.platform)
+    except ConfigError as error:
+        rt.group_problems = list(error.problems)
+        log.error("practices_reload_failed", problems=error.problems)
+        return
+    except InvalidTemplatesError as error:
+        rt.group_problems = list(error.problems)
+        log.error(
+            "practices_reload_failed",
+            files=error.files,
+            positions=[p.position for p in error.details],
+        )
+        return
+    rt.group_problems = []
+    later = restart_variables(rt.settings, served[0].settings)
+    if later:
+        log.warning("restart_needed", variables=later)
+    kept = {p.slug for p in served if running.get(p.slug) is p}
+    rt.serve(Practices(served, app_id=rt.settings.meta_app_id))
+    log.info(
+        "practices_reloaded",
+        practices=len(served),
+        added=sorted(p.slug for p in served if p.slug not in running),
+        changed=sorted(p.slug for p in served if p.slug in running and p.slug not in kept),
+        removed=sorted(running.keys() - {p.slug for p in served}),
+    )
+
+
+def _keep_or_serve(
+    practices: Sequence[Practice], running: dict[str, ServedPractice], platform: Platform
+) -> list[ServedPractice]:
+    """Each practice as it is served now when nothing of it changed, else with its texts
+    loaded afresh (its hours, details or folders may have).
+
+    Raises:
+        InvalidTemplatesError: a new or changed practice's texts do not validate.
+    """
+    served = []
+    for practice in practices:
+        current = running.get(practice.slug)
+        unchanged = (
+            current is not None
+            and current.settings == practice.settings
+            and (*current.templates.overlays, current.templates.directory)
+            == practice.templates_dirs
+        )
+        if current is not None and unchanged:
+            served.append(current)
+        else:
+            served.append(serve_practice(practice, platform.adapters))
+    return served
 
 
 def background(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:

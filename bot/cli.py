@@ -31,10 +31,17 @@ from bot import __version__
 from bot.envfile import read_env_file
 from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.events import Channel, EventKind
-from bot.practices import Practice, ServedPractice, load_practices, practices_dir
+from bot.practices import (
+    GroupFiles,
+    Practice,
+    ServedPractice,
+    load_practices,
+    practices_dir,
+    serve_practice,
+)
 from bot.settings import Settings, load_settings
 from bot.store import ContactRecord, Store, open_store
-from bot.templates import LiveTemplates, check_templates, preview
+from bot.templates import check_templates, preview
 
 __all__ = ["main"]
 
@@ -174,16 +181,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.env_file)
 
 
-def _templates(settings: Settings, overlays: Sequence[Path] = ()) -> LiveTemplates:
-    return LiveTemplates(
-        settings.templates_dir,
-        settings.practice(),
-        settings.schedule(),
-        channels=REGISTRY.adapters,
-        overlays=overlays,
-    )
-
-
 _NOT_A_GROUP = (
     "--practice: this deployment serves one practice; only a group (PRACTICES_DIR) has "
     "practices to choose from"
@@ -200,6 +197,7 @@ class _Deployment:
 
     served: list[ServedPractice]
     group: bool
+    files: GroupFiles | None = None  # a group's configuration, for ``serve`` to watch
 
     @property
     def settings(self) -> Settings:
@@ -232,13 +230,13 @@ def _deployment(args: argparse.Namespace) -> _Deployment:
     group_dir = practices_dir(args.env_file)
     if group_dir is None:
         settings = _settings(args)
-        return _Deployment([ServedPractice("", settings, _templates(settings))], group=False)
+        return _Deployment(
+            [serve_practice(Practice("", settings, (settings.templates_dir,)), REGISTRY.adapters)],
+            group=False,
+        )
     practices = _load_group(args.env_file, group_dir)
-    served = [
-        ServedPractice(p.slug, p.settings, _templates(p.settings, p.templates_dirs[:-1]))
-        for p in practices
-    ]
-    return _Deployment(served, group=True)
+    served = [serve_practice(p, REGISTRY.adapters) for p in practices]
+    return _Deployment(served, group=True, files=GroupFiles(args.env_file, group_dir))
 
 
 def _load_group(env_file: Path | None, group_dir: Path) -> list[Practice]:
@@ -357,6 +355,7 @@ def _serve(args: argparse.Namespace, deployment: _Deployment) -> int:
         platform=REGISTRY,
         templates=first.templates,
         group=deployment.served if deployment.group else (),
+        group_files=deployment.files,
     )
     # Start-up garbage (imports, settings, templates) never changes: keep the collector off
     # it, so its pauses stay short while webhooks are being answered.

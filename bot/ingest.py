@@ -183,23 +183,25 @@ def our_tag(tag: str | None) -> str | None:
 class PreparedWebhook:
     """A webhook's events, sorted: work for the store, and what was decided without it.
 
-    ``kinds`` names each item of ``work`` as metrics and logs do (``bot.events.event_kind``).
+    ``kinds`` names each item of ``work`` as metrics and logs do (``bot.events.event_kind``),
+    with the slug of the practice it belongs to ("" when none does, or with one practice).
     """
 
     work: list[Prepared] = field(default_factory=list)
-    kinds: list[str] = field(default_factory=list)
-    decided: list[tuple[str, Decision]] = field(default_factory=list)
-    # Failed statuses for our account whose error only a person can fix (the code of each).
-    alerts: list[int | None] = field(default_factory=list)
+    kinds: list[tuple[str, str]] = field(default_factory=list)
+    decided: list[tuple[str, str, Decision]] = field(default_factory=list)
+    # Failed statuses for a practice's account whose error only a person can fix: the
+    # practice and the code of each.
+    alerts: list[tuple[str, int | None]] = field(default_factory=list)
 
-    def add(self, event: Event, item: Prepared) -> None:
-        """Queue ``item``, made from ``event``, for the store."""
+    def add(self, event: Event, item: Prepared, practice: str) -> None:
+        """Queue ``item``, made from ``event`` for ``practice``, for the store."""
         self.work.append(item)
-        self.kinds.append(event_kind(event))
+        self.kinds.append((practice, event_kind(event)))
 
-    def decide(self, event: Event, decision: Decision) -> None:
+    def decide(self, event: Event, decision: Decision, practice: str) -> None:
         """Record ``event`` as decided without the store."""
-        self.decided.append((event_kind(event), decision))
+        self.decided.append((practice, event_kind(event), decision))
 
 
 def _pseudonyms(
@@ -224,7 +226,7 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
         scope = rules.practice if rules is not None else ""
         if isinstance(event, StatusUpdate):
             if rules is not None and event.error_class is ErrorClass.ALERT:
-                prepared.alerts.append(event.error_code)
+                prepared.alerts.append((scope, event.error_code))
             tag = our_tag(event.tag)
             if rules is not None and (tag or event.link):
                 status = PreparedStatus(
@@ -233,23 +235,23 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
                     failed=event.failed,
                     link=_pseudonyms(keyring, event.channel, event.link, scope),
                 )
-                prepared.add(event, status)
+                prepared.add(event, status, scope)
             else:
-                prepared.decide(event, Decision.STATUS)
+                prepared.decide(event, Decision.STATUS, scope)
             continue
         if isinstance(event, Skipped):
             link = _pseudonyms(keyring, event.channel, event.link, scope) if rules else None
             if link is not None:
-                prepared.add(event, PreparedLink(channel=event.channel, link=link))
+                prepared.add(event, PreparedLink(channel=event.channel, link=link), scope)
             else:
-                prepared.decide(event, Decision.SKIPPED)
+                prepared.decide(event, Decision.SKIPPED, scope)
             continue
         if rules is None:
             if policy.group:
                 # Sent to a number, page or account no practice of the group claims.
-                prepared.decided.append((UNKNOWN_ACCOUNT, Decision.SKIPPED))
+                prepared.decided.append(("", UNKNOWN_ACCOUNT, Decision.SKIPPED))
             else:
-                prepared.decide(event, Decision.OFF)
+                prepared.decide(event, Decision.OFF, scope)
             continue
         contact = keyring.contact(event.channel, event.contact_id, event.contact_kind, scope)
         link = _pseudonyms(keyring, event.channel, event.link, scope)
@@ -271,6 +273,7 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
                     ),
                     smb=event.smb,
                 ),
+                scope,
             )
             continue
         dedupe_key = (
@@ -293,6 +296,7 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
                 tag=tag,
                 recipient=keyring.seal(event.contact_id, tag),
             ),
+            scope,
         )
     return prepared
 
@@ -300,7 +304,6 @@ def prepare(events: Iterable[Event], policy: IngestPolicy, keyring: Keyring) -> 
 @dataclass(frozen=True, slots=True)
 class _Context:
     tx: IngestTx
-    policy: IngestPolicy
     now: float
 
 
@@ -404,11 +407,9 @@ async def _echo(ctx: _Context, item: PreparedEcho) -> Decision:
     return Decision.STAFF_ECHO
 
 
-async def apply(
-    tx: IngestTx, items: Iterable[Prepared], policy: IngestPolicy, now: float
-) -> list[Decision]:
+async def apply(tx: IngestTx, items: Iterable[Prepared], now: float) -> list[Decision]:
     """Run every prepared item in one transaction; returns each item's decision, in order."""
-    ctx = _Context(tx, policy, now)
+    ctx = _Context(tx, now)
     decisions: list[Decision] = []
     for item in items:
         if isinstance(item, PreparedPatient):
@@ -443,13 +444,11 @@ class GroupCommit:
     def __init__(
         self,
         store: Store,
-        policy: IngestPolicy,
         clock: Callable[[], float],
         *,
         max_batch: int = 256,
     ) -> None:
         self._store = store
-        self._policy = policy
         self._clock = clock
         self._max_batch = max_batch
         self._waiting: list[tuple[list[Prepared], asyncio.Future[Decided]]] = []
@@ -486,7 +485,7 @@ class GroupCommit:
             now = self._clock()
             try:
                 async with self._store.transaction() as tx:
-                    results = [await apply(tx, work, self._policy, now) for work, _ in batch]
+                    results = [await apply(tx, work, now) for work, _ in batch]
                 break
             except StoreConflict:
                 if attempt == CONFLICT_RETRIES:

@@ -63,7 +63,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import structlog
 from cryptography.exceptions import InvalidTag
@@ -89,7 +89,9 @@ __all__ = [
     "JobState",
     "JobStore",
     "NewJob",
+    "Queue",
     "Send",
+    "Senders",
     "Step",
     "Transition",
     "WaitToSettle",
@@ -132,6 +134,20 @@ DEFER = Transition("defer", _LIVE)
 END = Transition("end", _LIVE)
 
 
+class Queue(NamedTuple):
+    """One practice's replies on one channel: paced, claimed and woken as a unit, so one
+    practice's throttling or backlog never holds up another's."""
+
+    practice: str  # "" when the deployment serves one practice
+    channel: Channel
+
+    def log_fields(self) -> dict[str, str]:
+        """The queue in a log line: its channel, and its practice in a group."""
+        if self.practice:
+            return {"channel": self.channel.value, "practice": self.practice}
+        return {"channel": self.channel.value}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewJob:
     """A reply job created at ingest, in the same transaction as its contact record."""
@@ -166,17 +182,26 @@ class Job:
     delivery_failed: bool = False
     practice: str = ""
 
+    @property
+    def queue(self) -> Queue:
+        """The queue the job is claimed, paced and counted in."""
+        return Queue(self.practice, self.channel)
+
 
 class JobStore(Protocol):
     """The store's side of a job's life: each method is one transition, by name."""
 
     async def claim(
-        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+        self, owner: str, now: float, limit: int, lease: float, queue: Queue | None = None
     ) -> list[Job]:
-        """Lease up to ``limit`` due jobs (of one channel, if given) whose lease has expired.
+        """Lease up to ``limit`` due jobs (of one queue, if given) whose lease has expired.
 
         A settled job only needs ending, so another owner may claim it while it is leased.
         """
+        ...
+
+    async def due_queues(self, owner: str, now: float) -> list[Queue]:
+        """The queues ``owner`` could claim a job from at ``now``."""
         ...
 
     async def begin_send(
@@ -276,8 +301,21 @@ def requeue_delay(attempts: int, retry_after: float | None) -> float:
     return max(jittered, retry_after or 0.0)
 
 
-# (practice slug, channel, moment) -> the reply that practice's texts give then
-Renderer = Callable[[str, Channel, datetime], Reply]
+class Senders(Protocol):
+    """What sending needs to know of the practices served now (``bot.practices.Practices``)."""
+
+    @property
+    def max_age(self) -> float:
+        """Seconds after which a queued reply is too late to send."""
+        ...
+
+    def send_config(self, queue: Queue) -> SendConfig | None:
+        """How ``queue``'s replies are sent; None when its channel or practice is gone."""
+        ...
+
+    def render(self, queue: Queue, at: datetime) -> Reply:
+        """The reply ``queue``'s practice gives on its channel at ``at``."""
+        ...
 
 
 class _NotOnTheWire(Exception):
@@ -293,26 +331,23 @@ class Delivery:
         store: JobStore,
         transport: Transport,
         adapters: Mapping[Channel, Adapter],
-        render: Renderer,
-        send_configs: Mapping[tuple[str, Channel], SendConfig],
+        senders: Callable[[], Senders],
         keyring: Keyring,
         metrics: Metrics,
-        max_age: float,
         retry: RetryPolicy,
         clock: Callable[[], float] = time.time,
         settle_window: float = SETTLE_WINDOW,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        on_usage: Callable[[Channel, Usage], None] | None = None,
+        on_usage: Callable[[Queue, Usage], None] | None = None,
     ) -> None:
-        """``on_usage`` hears the rate-limit usage each Graph answer reports (the pace)."""
+        """``senders()`` gives the practices as configured now (a group's files may change);
+        ``on_usage`` hears the rate-limit usage each Graph answer reports (the pace)."""
         self._store = store
         self._transport = transport
         self._adapters = adapters
-        self._render = render
-        self._configs = send_configs
+        self._senders = senders
         self._keyring = keyring
         self._metrics = metrics
-        self._max_age = max_age
         self._retry = retry
         self._clock = clock
         self._settle = settle_window
@@ -325,12 +360,12 @@ class Delivery:
             await self._run(job, owner)
         except StoreUnavailable:
             # The lease expires and another pass picks the job up; nothing is lost.
-            log.warning("worker_store_unavailable", channel=job.channel.value, job=job.id)
+            log.warning("worker_store_unavailable", **job.queue.log_fields(), job=job.id)
         except Exception:  # a bug must not kill the worker; the job is tried a few times
             gives_up = job.attempts >= UNEXPECTED_ERROR_CLAIMS
             log.error(
                 "worker_unexpected_error",
-                channel=job.channel.value,
+                **job.queue.log_fields(),
                 job=job.id,
                 attempt=job.attempts,
                 outcome=Outcome.FAILED.value if gives_up else "requeued",
@@ -344,18 +379,19 @@ class Delivery:
 
     async def _run(self, job: Job, owner: str) -> None:
         now = self._clock()
-        step = next_step(job, now, settle_window=self._settle, max_age=self._max_age)
+        senders = self._senders()
+        step = next_step(job, now, settle_window=self._settle, max_age=senders.max_age)
         if isinstance(step, End):
             await self._end(job, owner, step.outcome)
             return
         if isinstance(step, WaitToSettle):
             await self._store.wait_to_settle(job.id, owner, step.until, now)
             return
-        config = self._configs.get((job.practice, job.channel))
+        config = senders.send_config(job.queue)
         if config is None or job.recipient is None:
             await self._end(job, owner, Outcome.FAILED)
             return
-        reply = self._render(job.practice, job.channel, datetime.fromtimestamp(now, UTC))
+        reply = senders.render(job.queue, datetime.fromtimestamp(now, UTC))
         if config.token is None:
             await self._end(job, owner, Outcome.DRY_RUN, template=reply.source)
             return
@@ -364,7 +400,7 @@ class Delivery:
         except InvalidTag:
             log.error(
                 "recipient_unreadable",
-                channel=job.channel.value,
+                **job.queue.log_fields(),
                 job=job.id,
                 reason="PSEUDONYM_KEY changed since the job was queued",
             )
@@ -420,8 +456,10 @@ class Delivery:
                 raise _NotOnTheWire
             if resend and not announced:
                 announced = True
-                self._metrics.ambiguous_resends.labels(job.channel.value).inc()
-                log.warning("ambiguous_resend", channel=job.channel.value, job=job.id)
+                self._metrics.ambiguous_resends.labels(
+                    *self._metrics.scoped(job.practice, job.channel.value)
+                ).inc()
+                log.warning("ambiguous_resend", **job.queue.log_fields(), job=job.id)
             return await self._post(job, owner, outbound)
 
         return await self._retry.run(attempt, sleep=self._sleep)
@@ -430,20 +468,22 @@ class Delivery:
         try:
             result = await self._transport.post(outbound)
         except DeliveryError as error:
-            self._report_usage(job.channel, error.usage)
-            self._metrics.graph_errors.labels(job.channel.value, error.error_class.value).inc()
+            self._report_usage(job, error.usage)
+            self._metrics.graph_errors.labels(
+                *self._metrics.scoped(job.practice, job.channel.value, error.error_class.value)
+            ).inc()
             if not (error.ambiguous or error.sent):
                 await self._store.not_delivered(job.id, owner)
             raise
-        self._report_usage(job.channel, result.usage)
+        self._report_usage(job, result.usage)
         return result
 
-    def _report_usage(self, channel: Channel, usage: Usage | None) -> None:
+    def _report_usage(self, job: Job, usage: Usage | None) -> None:
         if usage is not None and self._on_usage is not None:
-            self._on_usage(channel, usage)
+            self._on_usage(job.queue, usage)
 
     async def _failed(self, job: Job, owner: str, error: DeliveryError, template: str) -> None:
-        fields = {"channel": job.channel.value, "job": job.id, **error_fields(error)}
+        fields = {**job.queue.log_fields(), "job": job.id, **error_fields(error)}
         if error.sent:
             # Meta: "the messages are all sent successfully, but the endpoint returns an error".
             log.warning("send_error_but_sent", **fields)
@@ -470,7 +510,7 @@ class Delivery:
             await self._store.defer(job.id, owner, self._clock() + delay)
         except StoreUnavailable:
             return
-        log.info("reply_requeued", channel=job.channel.value, job=job.id, due_in_s=round(delay))
+        log.info("reply_requeued", **job.queue.log_fields(), job=job.id, due_in_s=round(delay))
 
     async def _end(
         self,
@@ -486,10 +526,10 @@ class Delivery:
             job, owner, outcome, now, sent_key=sent_key, template=template
         ):
             return  # another worker took the job over and ends it
-        self._metrics.count_reply(job.channel.value, outcome.value)
+        self._metrics.count_reply(job.practice, job.channel.value, outcome.value)
         log.info(
             "reply_ended",
-            channel=job.channel.value,
+            **job.queue.log_fields(),
             job=job.id,
             outcome=outcome.value,
             template=template,

@@ -52,6 +52,7 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "status",
         "duration_ms",
         "channel",
+        "practice",  # a configured practice's slug (its folder name), never from a payload
         "events",
         "kinds",
         "decisions",
@@ -91,6 +92,11 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "dropped_keys",
         "files",
         "positions",
+        "practices",
+        "added",
+        "changed",
+        "removed",
+        "variables",
     }
 )
 

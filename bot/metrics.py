@@ -1,4 +1,8 @@
-"""Prometheus metrics (SPEC §7). Labels carry channel names and fixed words, never identifiers."""
+"""Prometheus metrics (SPEC §7, §9).
+
+Labels carry channel names, fixed words and, in a group, the slugs of configured practices:
+never an identifier from a payload.
+"""
 
 from __future__ import annotations
 
@@ -40,10 +44,31 @@ class Labelled:
         child.inc()
 
 
-class Metrics:
-    """One registry per app, so several apps (tests, replicas in one process) never collide."""
+class PracticeLabelled(Labelled):
+    """A :class:`Labelled` counter whose first label is the practice, kept only in a group."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_group",)
+
+    def __init__(self, metric: Counter, *, group: bool) -> None:
+        super().__init__(metric)
+        self._group = group
+
+    def inc(self, *labels: str) -> None:
+        """Add one for ``(practice, *rest)``; without a group the practice is left out."""
+        super().inc(*(labels if self._group else labels[1:]))
+
+
+class Metrics:
+    """One registry per app, so several apps (tests, replicas in one process) never collide.
+
+    In a group (``group``) the families that describe one practice's traffic (events,
+    replies, Graph errors and usage, resends) carry a ``practice`` label first; a single
+    practice's metrics are exactly those of SPEC §7.
+    """
+
+    def __init__(self, *, group: bool = False) -> None:
+        self.group = group
+        practice = ["practice"] if group else []
         self.registry = CollectorRegistry(auto_describe=True)
         self.webhooks = Counter(
             "practice_bot_webhooks",
@@ -54,25 +79,25 @@ class Metrics:
         self.events = Counter(
             "practice_bot_events",
             "Webhook events by channel, kind and ingest decision.",
-            ["channel", "kind", "decision"],
+            [*practice, "channel", "kind", "decision"],
             registry=self.registry,
         )
         self.replies = Counter(
             "practice_bot_replies",
             "Reply jobs ended, by channel and outcome.",
-            ["channel", "outcome"],
+            [*practice, "channel", "outcome"],
             registry=self.registry,
         )
         self.graph_errors = Counter(
             "practice_bot_graph_errors",
             "Failed Graph API send attempts by channel and error class.",
-            ["channel", "class"],
+            [*practice, "channel", "class"],
             registry=self.registry,
         )
         self.ambiguous_resends = Counter(
             "practice_bot_ambiguous_resends",
             "Sends repeated once because an earlier attempt may or may not have reached Meta.",
-            ["channel"],
+            [*practice, "channel"],
             registry=self.registry,
         )
         self.send_seconds = Histogram(
@@ -84,7 +109,7 @@ class Metrics:
         self.graph_usage = Gauge(
             "practice_bot_graph_usage_percent",
             "Share of Meta's rate limit in use, as the channel's last Graph answer reported it.",
-            ["channel"],
+            [*practice, "channel"],
             registry=self.registry,
         )
         self.queue_depth = Gauge(
@@ -106,8 +131,12 @@ class Metrics:
         self.log_keys_dropped.set_function(dropped_keys)
 
         self.count_webhook = Labelled(self.webhooks).inc
-        self.count_event = Labelled(self.events).inc
-        self.count_reply = Labelled(self.replies).inc
+        self.count_event = PracticeLabelled(self.events, group=group).inc
+        self.count_reply = PracticeLabelled(self.replies, group=group).inc
+
+    def scoped(self, practice: str, *labels: str) -> tuple[str, ...]:
+        """The label values of a per-practice family: ``practice`` first, in a group only."""
+        return (practice, *labels) if self.group else labels
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -12,23 +12,34 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from bot.adapter import Adapter, SendConfig
 from bot.envfile import read_env_file
 from bot.errors import ConfigError
 from bot.events import Channel
+from bot.ingest import IngestPolicy, PracticeRules
+from bot.job import Queue
+from bot.replies import Reply
 from bot.settings import Settings, load_settings
 from bot.templates import LiveTemplates
+from bot.worker import MESSENGER_RATE
 
 __all__ = [
+    "LIVE_VARIABLES",
     "PRACTICE_FILE",
     "PRACTICE_VARIABLES",
+    "GroupFiles",
     "Practice",
+    "Practices",
     "ServedPractice",
     "load_practices",
     "practices_dir",
+    "restart_variables",
+    "serve_practice",
 ]
 
 PRACTICE_FILE = "practice.env"
@@ -60,6 +71,9 @@ PRACTICE_VARIABLES = frozenset(
         "CONTACT_LOG_RETENTION_DAYS",
     }
 )
+# What a running group takes up when its files change; the rest of the main file (secrets,
+# the store, the listen address, logging, Graph's address) is read once, at start-up.
+LIVE_VARIABLES = PRACTICE_VARIABLES | {"TEMPLATES_DIR"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +174,120 @@ class ServedPractice:
             f"{state.channel.value}:{state.label}"
             for state in self.settings.channel_states().values()
         )
+
+
+def serve_practice(practice: Practice, channels: Mapping[Channel, Adapter]) -> ServedPractice:
+    """``practice`` with its texts loaded, ready to serve.
+
+    Raises:
+        InvalidTemplatesError: its texts do not validate.
+    """
+    settings = practice.settings
+    templates = LiveTemplates(
+        settings.templates_dir,
+        settings.practice(),
+        settings.schedule(),
+        channels=channels,
+        overlays=practice.templates_dirs[:-1],
+    )
+    return ServedPractice(practice.slug, settings, templates)
+
+
+class Practices:
+    """The practices the service answers for now, and what routing, sending and pacing need
+    to know of them. Built whole: when a group's files change, a new one replaces it."""
+
+    def __init__(self, served: Sequence[ServedPractice], *, app_id: str | None) -> None:
+        self.served = tuple(served)
+        self.group = bool(self.served[0].slug)
+        self._by_slug = {practice.slug: practice for practice in self.served}
+        self._configs = {
+            Queue(practice.slug, channel): config
+            for practice in self.served
+            for channel, config in practice.settings.send_configs().items()
+        }
+        # Each practice's own limit applied at ingest; a job already queued is sent until
+        # the longest of them, which stays within Meta's 24 h window.
+        self.max_age = max(p.settings.reply_max_age_hours for p in self.served) * 3600
+        routes: dict[tuple[Channel, str], PracticeRules] = {}
+        for practice in self.served:
+            rules = PracticeRules(
+                practice=practice.slug,
+                cooldown=practice.settings.reply_cooldown_hours * 3600,
+                staff_quiet=practice.settings.staff_quiet_hours * 3600,
+                max_age=practice.settings.reply_max_age_hours * 3600,
+            )
+            for queue in self._configs:
+                if queue.practice == practice.slug:
+                    routes[(queue.channel, self._configs[queue].account_id)] = rules
+        self.policy = IngestPolicy(routes=routes, app_id=app_id, group=self.group)
+
+    def send_config(self, queue: Queue) -> SendConfig | None:
+        """How ``queue``'s replies are sent; None when its channel is off or its practice
+        has left the group."""
+        return self._configs.get(queue)
+
+    def render(self, queue: Queue, at: datetime) -> Reply:
+        """The reply ``queue``'s practice gives on its channel at ``at``."""
+        return self._by_slug[queue.practice].templates.render(queue.channel, at)
+
+    def rates(self) -> dict[Queue, float]:
+        """Each queue's configured pace: sends per second."""
+        return {
+            queue: (
+                self._by_slug[queue.practice].settings.whatsapp_sends_per_second
+                if queue.channel is Channel.WHATSAPP
+                else MESSENGER_RATE
+            )
+            for queue in self._configs
+        }
+
+    def retention(self) -> dict[str, int]:
+        """Each practice's retention in days, for a group's purge (empty for one practice)."""
+        return {p.slug: p.settings.contact_log_retention_days for p in self.served if p.slug}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFiles:
+    """Where a group's configuration is read from, to read it again when it changes."""
+
+    env_file: Path | None
+    folder: Path
+
+    def load(self) -> list[Practice]:
+        """The group's practices as the files say now (see :func:`load_practices`)."""
+        return load_practices(self.env_file, self.folder)
+
+    def fingerprint(self) -> frozenset[tuple[str, int, int]]:
+        """(path, mtime_ns, size) of the main file and every practice's file: stat calls only.
+
+        A practice folder added or removed changes it too.
+        """
+        paths = [self.env_file] if self.env_file is not None else []
+        try:
+            with os.scandir(self.folder) as entries:
+                paths += [Path(e.path) / PRACTICE_FILE for e in entries if e.is_dir()]
+        except OSError:
+            pass
+        stats: set[tuple[str, int, int]] = set()
+        for path in paths:
+            try:
+                st = path.stat()
+            except OSError:
+                stats.add((str(path), -1, -1))
+                continue
+            stats.add((str(path), st.st_mtime_ns, st.st_size))
+        return frozenset(stats)
+
+
+def restart_variables(running: Settings, loaded: Settings) -> list[str]:
+    """The main file's variables whose new value (in ``loaded``) takes effect only when the
+    service restarts."""
+    return sorted(
+        name.upper()
+        for name in Settings.model_fields
+        if name.upper() not in LIVE_VARIABLES and getattr(running, name) != getattr(loaded, name)
+    )
 
 
 def practices_dir(env_file: Path | None) -> Path | None:

@@ -20,6 +20,7 @@ from bot.adapter import Platform
 from bot.errors import ErrorClass, PayloadError, SignatureError, StoreUnavailable
 from bot.events import Channel
 from bot.ingest import Decision, GroupCommit, IngestPolicy, prepare
+from bot.job import Queue
 from bot.metrics import Metrics
 from bot.pseudonym import Keyring
 
@@ -69,15 +70,15 @@ def decode_body(body: bytes) -> dict[str, Any]:
 class WebhookResult:
     """What became of one webhook: the HTTP status to answer and what the log line says.
 
-    ``channel`` is ``None`` until the payload's ``object`` named one; ``replies`` is True
-    when at least one reply job was queued (the worker should look now). ``retry_after``
+    ``channel`` is ``None`` until the payload's ``object`` named one; ``queues`` are those
+    a reply job was queued in (the worker should look there now). ``retry_after``
     (seconds) and ``close`` shape a refusal: try again later, and not on this connection.
     """
 
     status: int
     channel: Channel | None = None
     fields: dict[str, Any] = field(default_factory=dict)
-    replies: bool = False
+    queues: frozenset[Queue] = frozenset()
     retry_after: int | None = None
     close: bool = False
 
@@ -102,7 +103,7 @@ class Webhooks:
     ) -> None:
         self._platform = platform
         self._secrets = secrets
-        self._policy = policy
+        self.policy = policy  # replaced whole when a group's practices change
         self._keyring = keyring
         self._ingest = ingest
         self._metrics = metrics
@@ -124,38 +125,50 @@ class Webhooks:
         name = payload.get("object")
         adapter = self._platform.for_object(name) if isinstance(name, str) else None
         if adapter is None:
-            self._metrics.count_event("unknown", "unknown_object", Decision.SKIPPED.value)
+            self._metrics.count_event("", "unknown", "unknown_object", Decision.SKIPPED.value)
             return WebhookResult(200, fields={"reason": "unknown_object"})
         channel = adapter.channel
         try:
             events = adapter.parse(payload)
         except Exception:  # adapters never raise by contract; if one does, Meta must not retry
             log.error("adapter_parse_error", channel=channel.value, exc_info=True)
-            self._metrics.count_event(channel.value, "parse_error", Decision.SKIPPED.value)
+            self._metrics.count_event("", channel.value, "parse_error", Decision.SKIPPED.value)
             return WebhookResult(200, channel, {"reason": "parse_error"})
-        prepared = prepare(events, self._policy, self._keyring)
-        for code in prepared.alerts:
+        prepared = prepare(events, self.policy, self._keyring)
+        for practice, code in prepared.alerts:
             # The account-level errors Meta reports only in statuses: the same alert as a send's.
-            log.error("send_alert", channel=channel.value, error_class="alert", code=code)
-            self._metrics.graph_errors.labels(channel.value, ErrorClass.ALERT.value).inc()
+            queue = Queue(practice, channel)
+            log.error("send_alert", **queue.log_fields(), error_class="alert", code=code)
+            self._metrics.graph_errors.labels(
+                *self._metrics.scoped(practice, channel.value, ErrorClass.ALERT.value)
+            ).inc()
         decisions: list[Decision] = []
         if prepared.work:
             try:
                 decisions = await self._ingest.record(prepared.work)
             except StoreUnavailable:
                 return WebhookResult(503, channel, {"reason": "store_unavailable"})
-        outcomes = [*prepared.decided, *zip(prepared.kinds, decisions, strict=True)]
+        outcomes = [
+            *prepared.decided,
+            *(
+                (practice, kind, decision)
+                for (practice, kind), decision in zip(prepared.kinds, decisions, strict=True)
+            ),
+        ]
         kinds: dict[str, int] = {}
         decided: dict[str, int] = {}
-        for kind, decision in outcomes:
-            self._metrics.count_event(channel.value, kind, decision.value)
+        queues: set[Queue] = set()
+        for practice, kind, decision in outcomes:
+            self._metrics.count_event(practice, channel.value, kind, decision.value)
             kinds[kind] = kinds.get(kind, 0) + 1
             decided[decision.value] = decided.get(decision.value, 0) + 1
+            if decision is Decision.REPLY:
+                queues.add(Queue(practice, channel))
         return WebhookResult(
             200,
             channel,
             {"events": len(events), "kinds": _tally(kinds), "decisions": _tally(decided)},
-            replies=Decision.REPLY in decisions,
+            queues=frozenset(queues),
         )
 
 

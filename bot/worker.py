@@ -1,4 +1,4 @@
-"""The reply worker: claims due jobs from the store, at each channel's pace, and runs them.
+"""The reply worker: claims due jobs from the store, at each queue's pace, and runs them.
 
 The queue lives in the store, so a restart resumes where the last process stopped. The worker
 decides only *when* and *how many*: what happens to a claimed job (send, wait for a status,
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +20,15 @@ import structlog
 
 from bot.adapter import Usage
 from bot.errors import StoreUnavailable
-from bot.events import Channel
-from bot.job import Job, JobStore
+from bot.job import Job, JobStore, Queue
 from bot.metrics import Metrics
 
-__all__ = ["Pacer", "ReplyWorker", "TokenBucket", "WorkerConfig", "pace_factor"]
+__all__ = ["MESSENGER_RATE", "Pacer", "ReplyWorker", "TokenBucket", "WorkerConfig", "pace_factor"]
 
 log = structlog.get_logger("bot.worker")
 
 CLAIM_BATCH = 8  # with a backlog, jobs claimed per query (at 80 sends/s: one query per 0.1 s)
+MESSENGER_RATE = 250.0  # a Page's (and an Instagram account's) pace: below 300 calls/s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,8 +36,11 @@ class WorkerConfig:
     """How the worker paces itself; the defaults are the service's."""
 
     lease: float = 60.0  # seconds a claimed job stays with this worker
-    max_inflight: int = 32  # jobs being run at once
-    poll_interval: float = 1.0  # seconds between looks at every queue without a wake-up
+    max_inflight: int = 64  # jobs being run at once (the Graph session keeps 64 connections)
+    # Jobs of one queue being run at once. A practice whose sends hang or are retried for
+    # seconds holds at most this many slots, so the others' replies still go out.
+    queue_inflight: int = 8
+    poll_interval: float = 1.0  # seconds between looks at the store without a wake-up
 
 
 class TokenBucket:
@@ -81,6 +85,14 @@ class TokenBucket:
         missing = max(0.0, count - self._tokens)
         return paused + missing / self.rate
 
+    def rebase(self, rate: float) -> None:
+        """A new configured rate; a pause or slow-down Meta asked for stays."""
+        self._refill()
+        self.rate = self.rate * rate / self.base_rate
+        self.base_rate = rate
+        self.capacity = max(1.0, rate)
+        self._tokens = min(self._tokens, self.capacity)
+
     def pace(self, factor: float, pause: float = 0.0) -> None:
         """Send at ``factor`` of the base rate, and nothing at all for ``pause`` seconds."""
         self._refill()
@@ -102,28 +114,49 @@ def pace_factor(percent: float) -> float:
 
 
 class Pacer:
-    """Each channel's pace: its token bucket, slowed or paused by the usage Meta reports.
+    """Each queue's pace: its token bucket, slowed or paused by the usage Meta reports.
 
-    One channel's throttling never slows another: each has a bucket of its own.
+    Meta limits each number, Page and account on its own, so one practice's channel being
+    throttled never slows another channel or another practice: each has a bucket of its own.
     """
 
     def __init__(
         self,
-        rates: Mapping[Channel, float],
+        rates: Mapping[Queue, float],
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.buckets = {channel: TokenBucket(rate, clock) for channel, rate in rates.items()}
+        self.buckets: dict[Queue, TokenBucket] = {}
         self._metrics = metrics
+        self._clock = clock
+        self.configure(rates)
 
-    def observe(self, channel: Channel, usage: Usage) -> None:
-        """Graph's answer reported ``usage`` for ``channel``: set its pace from it."""
-        self._metrics.graph_usage.labels(channel.value).set(usage.percent)
-        bucket = self.buckets.get(channel)
+    def configure(self, rates: Mapping[Queue, float]) -> None:
+        """The configured rates (again, after a group's practices changed): a new queue gets
+        a bucket, a removed one loses it, and a kept one keeps what Meta asked of it."""
+        for queue in self.buckets.keys() - rates.keys():
+            del self.buckets[queue]
+        for queue, rate in rates.items():
+            bucket = self.buckets.get(queue)
+            if bucket is None:
+                self.buckets[queue] = TokenBucket(rate, self._clock)
+            elif bucket.base_rate != rate:
+                bucket.rebase(rate)
+
+    def observe(self, queue: Queue, usage: Usage) -> None:
+        """Graph's answer reported ``usage`` for ``queue``: set its pace from it."""
+        self._metrics.graph_usage.labels(
+            *self._metrics.scoped(queue.practice, queue.channel.value)
+        ).set(usage.percent)
+        bucket = self.buckets.get(queue)
         if bucket is None:
             return
         if usage.regain_after > 0:
-            log.warning("channel_paused", channel=channel.value, wait_s=round(usage.regain_after))
+            log.warning(
+                "channel_paused",
+                **queue.log_fields(),
+                wait_s=round(usage.regain_after),
+            )
         bucket.pace(pace_factor(usage.percent), usage.regain_after)
 
 
@@ -150,34 +183,36 @@ class ReplyWorker:
         config = config if config is not None else WorkerConfig()
         self._lease = config.lease
         self._max_inflight = config.max_inflight
+        self._queue_inflight = config.queue_inflight
         self._poll = config.poll_interval
         self._wake = asyncio.Event()
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
-        self._dirty: set[Channel] = set(Channel)  # channels that may have due jobs
-        self._backlog: set[Channel] = set()  # channels whose last claim filled its limit
+        self._running: Counter[Queue] = Counter()  # jobs in flight per queue
+        self._dirty: set[Queue] = set()  # queues that may have due jobs
+        self._backlog: set[Queue] = set()  # queues whose last claim filled its limit
         self._last_depth = 0.0
 
-    def wake(self, channels: Iterable[Channel] = ()) -> None:
-        """New jobs were recorded for ``channels``: look now instead of at the next poll."""
-        self._dirty.update(channels)
+    def wake(self, queues: Iterable[Queue] = ()) -> None:
+        """New jobs were recorded for ``queues``: look now instead of at the next poll."""
+        self._dirty.update(queues)
         self._wake.set()
 
     async def run(self) -> None:
         """Claim and process jobs until :meth:`stop`."""
-        next_poll = time.monotonic() + self._poll
+        next_poll = 0.0
         while not self._stopping:
             if time.monotonic() >= next_poll:
                 # A poll: retries fall due and leases expire without a webhook to say so.
-                self._dirty.update(Channel)
+                await self._find_due()
                 next_poll = time.monotonic() + self._poll
             claimed, wait = await self._claim_round()
             await self._update_depth()
             if claimed == 0 or len(self._inflight) >= self._max_inflight:
                 self._wake.clear()
-                # Sleep until a webhook or a finished send wakes us, the held-back channel's
+                # Sleep until a webhook or a finished send wakes us, the held-back queue's
                 # next token, or the next poll, whichever is first. Waking for a token asks
-                # only the channels still marked, never the idle ones.
+                # only the queues still marked, never the idle ones.
                 timeout = max(0.0, next_poll - time.monotonic())
                 if wait:
                     timeout = min(timeout, wait)
@@ -203,7 +238,7 @@ class ReplyWorker:
         """Process until no job is due and nothing is in flight (tests and the CLI)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._dirty.update(Channel)
+            await self._find_due()
             claimed, wait = await self._claim_round()
             if self._inflight:
                 await asyncio.wait(set(self._inflight))
@@ -212,55 +247,74 @@ class ReplyWorker:
             elif claimed == 0:
                 await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
-    async def _claim_round(self) -> tuple[int, float]:
-        """Claim what each channel that may have due work is allowed to send now.
+    async def _find_due(self) -> None:
+        """Mark every queue with a job due now: one query, however many practices."""
+        try:
+            self._dirty.update(await self._store.due_queues(self.owner, self._clock()))
+        except StoreUnavailable:
+            log.warning("worker_claim_failed")
 
-        Only channels marked dirty (a webhook queued work, a poll came round, or the last
-        claim filled its limit) are asked, so an idle channel costs no query. Returns the
-        number claimed and, when a channel had work but no token, the seconds until its next
-        token (0.0 when no channel was held back).
+    async def _claim_round(self) -> tuple[int, float]:
+        """Claim what each queue that may have due work is allowed to send now.
+
+        Only queues marked dirty (a webhook queued work, a poll found some, or the last claim
+        filled its limit) are asked, so an idle queue costs no query; a queue with a backlog
+        is asked after the others, so a new message is not held behind it. Returns the
+        number claimed and, when a queue had work but no token, the seconds until its next
+        token (0.0 when no queue was held back).
         """
         claimed = 0
         wait = 0.0
         now = self._clock()
-        for channel in [c for c in Channel if c in self._dirty]:
-            free = self._max_inflight - len(self._inflight)
+        for queue in sorted(self._dirty, key=self._backlog.__contains__):
+            free = min(
+                self._max_inflight - len(self._inflight),
+                self._queue_inflight - self._running[queue],
+            )
             if free <= 0:
-                break
-            bucket = self._buckets.get(channel)
+                continue  # still dirty: a finished job wakes the worker
+            bucket = self._buckets.get(queue)
             limit = min(free, bucket.available()) if bucket is not None else free
             # With a backlog, wait for a handful of tokens and claim them in one query rather
             # than one query per token; a lone new job still goes as soon as there is one.
-            want = min(free, CLAIM_BATCH) if channel in self._backlog else 1
+            want = min(free, CLAIM_BATCH) if queue in self._backlog else 1
             if bucket is not None and limit < want:
                 later = bucket.wait(min(want, int(bucket.capacity)))
                 wait = min(wait, later) if wait else later
                 continue
-            self._dirty.discard(channel)
+            self._dirty.discard(queue)
             try:
-                jobs = await self._store.claim(self.owner, now, limit, self._lease, channel)
+                jobs = await self._store.claim(self.owner, now, limit, self._lease, queue)
             except StoreUnavailable:
-                self._dirty.add(channel)
+                self._dirty.add(queue)
                 log.warning("worker_claim_failed")
                 return claimed, 0.0
             if len(jobs) == limit:
-                self._dirty.add(channel)  # there may be more
-                self._backlog.add(channel)
+                self._dirty.add(queue)  # there may be more
+                self._backlog.add(queue)
             else:
-                self._backlog.discard(channel)
+                self._backlog.discard(queue)
             if bucket is not None:
                 bucket.take(len(jobs))
             for job in jobs:
-                task = asyncio.create_task(self._run_job(job, self.owner))
-                self._inflight.add(task)
-                task.add_done_callback(self._sent)
+                self._start(queue, job)
             claimed += len(jobs)
         return claimed, wait
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        """A job's task ended: a slot is free, so a channel held back by the limit may go on."""
-        self._inflight.discard(task)
-        self._wake.set()
+    def _start(self, queue: Queue, job: Job) -> None:
+        task = asyncio.create_task(self._run_job(job, self.owner))
+        self._inflight.add(task)
+        self._running[queue] += 1
+
+        def finished(task: asyncio.Task[None]) -> None:
+            # A slot is free, so a queue held back by the limit may go on.
+            self._inflight.discard(task)
+            self._running[queue] -= 1
+            if not self._running[queue]:
+                del self._running[queue]
+            self._wake.set()
+
+        task.add_done_callback(finished)
 
     async def _update_depth(self) -> None:
         now = time.monotonic()

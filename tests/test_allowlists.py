@@ -247,6 +247,13 @@ REVIEWED_LOG_KEYS = frozenset(
         "dropped_keys",
         "files",
         "positions",
+        # a group: the slugs of configured practices (folder names), never from a payload
+        "practice",
+        "practices",
+        "added",
+        "changed",
+        "removed",
+        "variables",  # names of settings that need a restart, never their values
     }
 )
 

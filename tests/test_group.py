@@ -169,7 +169,8 @@ async def test_group_unknown_account_is_skipped_and_counted(
     assert group_graph.requests == []
     assert records == []
     counted = (
-        'practice_bot_events_total{channel="whatsapp",decision="skipped",kind="unknown_account"}'
+        'practice_bot_events_total{channel="whatsapp",decision="skipped",'
+        'kind="unknown_account",practice=""}'
     )
     assert f"{counted} 1.0" in metrics
 

@@ -64,7 +64,7 @@ async def store(tmp_path: Path) -> CountingStore:
 
 async def test_group_commit_concurrent_webhooks_share_a_transaction(store: CountingStore) -> None:
     """Twenty webhooks recorded at once take far fewer than twenty transactions."""
-    group = GroupCommit(store, POLICY, lambda: NOW)
+    group = GroupCommit(store, lambda: NOW)
     results = await asyncio.gather(
         *(group.record(_work(f"44770090{i:04d}", f"wamid.G{i}")) for i in range(20))
     )
@@ -75,7 +75,7 @@ async def test_group_commit_concurrent_webhooks_share_a_transaction(store: Count
 
 async def test_group_commit_bad_item_fails_alone(store: CountingStore) -> None:
     """An item that breaks its transaction fails alone; the others in its batch are recorded."""
-    group = GroupCommit(store, POLICY, lambda: NOW)
+    group = GroupCommit(store, lambda: NOW)
     # A tag the store cannot encode (a lone surrogate) bypasses prepare's shape check here.
     bad: list[Prepared] = [PreparedStatus(channel=Channel.WHATSAPP, tag="pb-\ud800")]
     results = await asyncio.gather(
@@ -92,7 +92,7 @@ async def test_group_commit_bad_item_fails_alone(store: CountingStore) -> None:
 
 async def test_group_commit_store_down_fails_every_caller(store: CountingStore) -> None:
     """When the store cannot write, every webhook in the batch gets StoreUnavailable."""
-    group = GroupCommit(store, POLICY, lambda: NOW)
+    group = GroupCommit(store, lambda: NOW)
     store.db.execute("PRAGMA query_only = ON")
     results = await asyncio.gather(
         *(group.record(_work(f"44770091{i:04d}", f"wamid.D{i}")) for i in range(3)),

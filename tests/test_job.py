@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -36,6 +37,7 @@ from bot.job import (
     End,
     Job,
     JobState,
+    Queue,
     Send,
     WaitToSettle,
     next_step,
@@ -67,6 +69,21 @@ CONFIG = SendConfig(
     instagram_api_url="http://graph.invalid",
     api_version="v25.0",
 )
+
+
+class OnePractice:
+    """The senders of a practice that answers WhatsApp with one fixed text."""
+
+    max_age = MAX_AGE
+
+    def send_config(self, queue: Queue) -> SendConfig | None:
+        return CONFIG if queue == Queue("", Channel.WHATSAPP) else None
+
+    def render(self, queue: Queue, at: datetime) -> Reply:
+        return Reply(text="Automatic reply", phone="+441234567890")
+
+
+SENDERS = OnePractice()
 RETRIES = RetryPolicy(max_attempts=3, initial=0.0, max_wait=0.0, jitter=0.0, deadline=60.0)
 
 
@@ -206,13 +223,9 @@ class World:
             store=self.store,
             transport=self.meta,
             adapters=REGISTRY.adapters,
-            render=lambda _practice, _channel, _at: Reply(
-                text="Automatic reply", phone="+441234567890"
-            ),
-            send_configs={("", Channel.WHATSAPP): CONFIG},
+            senders=lambda: SENDERS,
             keyring=KEYRING,
             metrics=self.metrics,
-            max_age=MAX_AGE,
             retry=RETRIES,
             clock=lambda: self.now,
             sleep=self._sleep,
@@ -237,7 +250,7 @@ class World:
         )
         work = prepare([event], POLICY, KEYRING).work
         async with self.store.transaction() as tx:
-            await apply(tx, work, POLICY, self.now)
+            await apply(tx, work, self.now)
         self.tag = self.store.db.execute("SELECT tag FROM reply_jobs").fetchone()[0]
 
     async def work(self) -> None:
@@ -253,9 +266,7 @@ class World:
         """A status webhook for a delivered request (there is none for an undelivered one)."""
         if self.meta.delivered:
             async with self.store.transaction() as tx:
-                await apply(
-                    tx, [PreparedStatus(channel=Channel.WHATSAPP, tag=self.tag)], POLICY, self.now
-                )
+                await apply(tx, [PreparedStatus(channel=Channel.WHATSAPP, tag=self.tag)], self.now)
 
     def row(self) -> tuple[str, str | None]:
         state, outcome = self.store.db.execute("SELECT state, outcome FROM reply_jobs").fetchone()

@@ -8,6 +8,7 @@ import pytest
 
 from bot.adapter import Usage
 from bot.events import Channel
+from bot.job import Queue
 from bot.metrics import Metrics
 from bot.worker import Pacer, TokenBucket, pace_factor
 
@@ -60,21 +61,50 @@ def test_pace_factor_slows_as_usage_nears_the_limit(percent: float, factor: floa
     assert pace_factor(percent) == pytest.approx(factor)
 
 
-def test_pacer_pauses_only_the_throttled_channel() -> None:
-    """A regain time pauses that channel; the others keep their pace."""
+WHATSAPP_A = Queue("a", Channel.WHATSAPP)
+MESSENGER_A = Queue("a", Channel.MESSENGER)
+WHATSAPP_B = Queue("b", Channel.WHATSAPP)
+
+
+def test_pacer_pauses_only_the_throttled_queue() -> None:
+    """A regain time pauses that practice's channel; its other channel and the other
+    practice keep their pace."""
     ticks = Ticks()
-    pacer = Pacer({Channel.WHATSAPP: 80, Channel.MESSENGER: 250}, Metrics(), ticks)
-    pacer.observe(Channel.WHATSAPP, Usage(percent=100, regain_after=300))
-    assert pacer.buckets[Channel.WHATSAPP].available() == 0
-    assert pacer.buckets[Channel.MESSENGER].available() == 250
+    pacer = Pacer({WHATSAPP_A: 80, MESSENGER_A: 250, WHATSAPP_B: 80}, Metrics(), ticks)
+    pacer.observe(WHATSAPP_A, Usage(percent=100, regain_after=300))
+    assert pacer.buckets[WHATSAPP_A].available() == 0
+    assert pacer.buckets[MESSENGER_A].available() == 250
+    assert pacer.buckets[WHATSAPP_B].available() == 80
 
 
 def test_pacer_exposes_usage_per_channel() -> None:
     """The last usage Graph reported is a gauge per channel."""
     metrics = Metrics()
-    pacer = Pacer({Channel.WHATSAPP: 80}, metrics, Ticks())
-    pacer.observe(Channel.WHATSAPP, Usage(percent=42))
+    pacer = Pacer({Queue("", Channel.WHATSAPP): 80}, metrics, Ticks())
+    pacer.observe(Queue("", Channel.WHATSAPP), Usage(percent=42))
     value = metrics.registry.get_sample_value(
         "practice_bot_graph_usage_percent", {"channel": "whatsapp"}
     )
     assert value == 42.0
+
+
+def test_pacer_in_a_group_exposes_usage_per_practice() -> None:
+    """In a group the usage gauge carries the practice's slug as well."""
+    metrics = Metrics(group=True)
+    pacer = Pacer({WHATSAPP_A: 80, WHATSAPP_B: 80}, metrics, Ticks())
+    pacer.observe(WHATSAPP_B, Usage(percent=42))
+    value = metrics.registry.get_sample_value(
+        "practice_bot_graph_usage_percent", {"practice": "b", "channel": "whatsapp"}
+    )
+    assert value == 42.0
+
+
+def test_pacer_configure_keeps_a_kept_queues_pause() -> None:
+    """New rates add and drop queues; a queue Meta paused stays paused at its new rate."""
+    ticks = Ticks()
+    pacer = Pacer({WHATSAPP_A: 80, WHATSAPP_B: 80}, Metrics(), ticks)
+    pacer.observe(WHATSAPP_A, Usage(percent=100, regain_after=300))
+    pacer.configure({WHATSAPP_A: 20, MESSENGER_A: 250})
+    assert set(pacer.buckets) == {WHATSAPP_A, MESSENGER_A}
+    assert pacer.buckets[WHATSAPP_A].available() == 0
+    assert pacer.buckets[WHATSAPP_A].base_rate == 20

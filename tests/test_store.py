@@ -20,8 +20,8 @@ import pytest
 
 from bot.errors import StoreUnavailable
 from bot.events import Channel, ContactKind, EventKind, Outcome
-from bot.ingest import Decision, IngestPolicy, PracticeRules, PreparedPatient, apply
-from bot.job import Job, JobState, NewJob
+from bot.ingest import Decision, PracticeRules, PreparedPatient, apply
+from bot.job import Job, JobState, NewJob, Queue
 from bot.store import ContactRecord, PurgeCounts, Store
 from bot.store.postgres import PostgresStore
 from bot.store.schema import DEDUPE_DAYS, ENDED_JOB_DAYS, SCHEMA_VERSION
@@ -49,7 +49,7 @@ async def pg(tmp_path: Path) -> AsyncIterator[StoreUnderTest]:
         yield opened
 
 
-def _new_job(tag: str, contact: str, channel: Channel, at: float) -> NewJob:
+def _new_job(tag: str, contact: str, channel: Channel, at: float, practice: str = "") -> NewJob:
     return NewJob(
         tag=tag,
         channel=channel,
@@ -58,17 +58,26 @@ def _new_job(tag: str, contact: str, channel: Channel, at: float) -> NewJob:
         recipient=b"sealed:" + tag.encode(),
         received_at=at - 5,
         created_at=at,
+        practice=practice,
     )
 
 
 async def _queue(
-    store: Store, tag: str, contact: str = "c1", channel: Channel = WA, at: float = NOW
+    store: Store,
+    tag: str,
+    contact: str = "c1",
+    channel: Channel = WA,
+    at: float = NOW,
+    *,
+    practice: str = "",
 ) -> int:
     """Ingest's reply path: claim the cooldown, log the contact as pending, queue the job."""
     async with store.transaction() as tx:
         assert await tx.claim_cooldown(channel, contact, at, at - HOUR, tag)
-        log_id = await tx.add_contact(at, channel, contact, EventKind.MESSAGE, Outcome.PENDING)
-        await tx.add_job(_new_job(tag, contact, channel, at), log_id)
+        log_id = await tx.add_contact(
+            at, channel, contact, EventKind.MESSAGE, Outcome.PENDING, practice=practice
+        )
+        await tx.add_job(_new_job(tag, contact, channel, at, practice), log_id)
     return log_id
 
 
@@ -353,13 +362,27 @@ async def test_claim_limit_takes_earliest_due(subject: StoreUnderTest) -> None:
     assert sorted(job.tag for job in jobs) == ["t1", "t2"]
 
 
-async def test_claim_filters_by_channel(subject: StoreUnderTest) -> None:
-    """With a channel, only that channel's jobs are claimed."""
-    await _queue(subject.store, "t-wa", channel=WA)
-    await _queue(subject.store, "t-ig", channel=Channel.INSTAGRAM)
-    jobs = await subject.store.claim("w1", NOW, 10, 60, Channel.INSTAGRAM)
-    assert [job.tag for job in jobs] == ["t-ig"]
-    assert [job.tag for job in await subject.store.claim("w1", NOW, 10, 60)] == ["t-wa"]
+async def test_claim_filters_by_queue(subject: StoreUnderTest) -> None:
+    """With a queue, only that practice's jobs on that channel are claimed."""
+    await _queue(subject.store, "t-a-wa", contact="c1", practice="a")
+    await _queue(subject.store, "t-b-wa", contact="c2", practice="b")
+    await _queue(subject.store, "t-b-ig", contact="c3", channel=Channel.INSTAGRAM, practice="b")
+    jobs = await subject.store.claim("w1", NOW, 10, 60, Queue("b", WA))
+    assert [job.tag for job in jobs] == ["t-b-wa"]
+    rest = await subject.store.claim("w1", NOW, 10, 60)
+    assert sorted(job.tag for job in rest) == ["t-a-wa", "t-b-ig"]
+
+
+async def test_due_queues_names_each_queue_with_a_claimable_job(
+    subject: StoreUnderTest,
+) -> None:
+    """Due queues: those with a job due now and free to claim, each named once."""
+    await _queue(subject.store, "t1", contact="c1", practice="a")
+    await _queue(subject.store, "t2", contact="c2", practice="a")
+    await _queue(subject.store, "t3", contact="c3", practice="b", at=NOW + 100)
+    await _queue(subject.store, "t4", contact="c4", channel=Channel.MESSENGER, practice="c")
+    await subject.store.claim("w1", NOW, 10, 60, Queue("c", Channel.MESSENGER))
+    assert await subject.store.due_queues("w2", NOW) == [Queue("a", WA)]
 
 
 async def test_claim_settled_job_despite_live_lease(subject: StoreUnderTest) -> None:
@@ -1095,7 +1118,6 @@ async def test_postgres_concurrent_mark_seen_one_new(pg: StoreUnderTest, replica
 async def test_postgres_concurrent_webhooks_reply_once(pg: StoreUnderTest) -> None:
     """Four messages from one patient ingested at once on two replicas get one reply job."""
     rules = PracticeRules(practice="", cooldown=HOUR, staff_quiet=HOUR, max_age=HOUR)
-    policy = IngestPolicy(routes={(WA, "pn-1"): rules}, app_id=None)
     barrier = asyncio.Barrier(4)
 
     async def webhook(store: Store, i: int) -> Decision:
@@ -1112,7 +1134,7 @@ async def test_postgres_concurrent_webhooks_reply_once(pg: StoreUnderTest) -> No
         )
         async with store.transaction() as tx:
             await barrier.wait()
-            [decision] = await apply(tx, [item], policy, NOW)
+            [decision] = await apply(tx, [item], NOW)
         return decision
 
     async with AsyncExitStack() as stack:

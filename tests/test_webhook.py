@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 
 from adapters import REGISTRY
-from bot.app import build_policy
 from bot.events import Channel
 from bot.ingest import GroupCommit
+from bot.job import Queue
 from bot.metrics import Metrics
+from bot.practices import Practices, ServedPractice
 from bot.pseudonym import Keyring
 from bot.store.sqlite import SQLiteStore
 from bot.webhook import Webhooks
 from tests.helpers.fixtures import fixture_bytes
-from tests.helpers.service import APP_SECRET, FIXTURE_TIME, make_settings
+from tests.helpers.service import APP_SECRET, FIXTURE_TIME, live_templates, make_settings
 from tests.helpers.signing import sign
 
 
@@ -37,13 +38,13 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 def webhooks(tmp_path: Path, store: SQLiteStore) -> Webhooks:
     """The webhook path of the service, wired as ``create_app`` wires it."""
     settings = make_settings(tmp_path)
-    policy = build_policy(settings)
+    practice = ServedPractice("", settings, live_templates(settings))
     return Webhooks(
         platform=REGISTRY,
         secrets=settings.app_secrets,
-        policy=policy,
+        policy=Practices([practice], app_id=settings.meta_app_id).policy,
         keyring=Keyring(settings.pseudonym_key.get_secret_value()),
-        ingest=GroupCommit(store, policy, lambda: FIXTURE_TIME + 60),
+        ingest=GroupCommit(store, lambda: FIXTURE_TIME + 60),
         metrics=Metrics(),
     )
 
@@ -54,7 +55,11 @@ async def test_handle_signed_message_is_recorded_with_a_reply_job(
     """A signed patient message: 200 once it is recorded, with a reply job queued."""
     body = fixture_bytes("whatsapp", "text")
     result = await webhooks.handle(body, sign(body, APP_SECRET))
-    assert (result.status, result.channel, result.replies) == (200, Channel.WHATSAPP, True)
+    assert (result.status, result.channel, result.queues) == (
+        200,
+        Channel.WHATSAPP,
+        frozenset({Queue("", Channel.WHATSAPP)}),
+    )
     assert result.fields == {"events": 1, "kinds": "message:1", "decisions": "reply:1"}
     assert store.db.execute("SELECT state FROM reply_jobs").fetchall() == [("pending",)]
 
@@ -64,9 +69,9 @@ async def test_handle_redelivery_queues_nothing(webhooks: Webhooks) -> None:
     body = fixture_bytes("messenger", "text")
     await webhooks.handle(body, sign(body, APP_SECRET))
     result = await webhooks.handle(body, sign(body, APP_SECRET))
-    assert (result.status, result.replies, result.fields["decisions"]) == (
+    assert (result.status, result.queues, result.fields["decisions"]) == (
         200,
-        False,
+        frozenset(),
         "duplicate:1",
     )
 

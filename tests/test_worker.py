@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from bot.events import Channel
-from bot.job import Job
+from bot.job import Job, Queue
 from bot.store.sqlite import SQLiteStore
 from bot.worker import WorkerConfig
 from tests.helpers.fake_graph import FakeGraph
@@ -22,10 +22,10 @@ class ClaimCountingStore(SQLiteStore):
         self.claims: Counter[Channel | None] = Counter()
 
     async def claim(
-        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+        self, owner: str, now: float, limit: int, lease: float, queue: Queue | None = None
     ) -> list[Job]:
-        self.claims[channel] += 1
-        return await super().claim(owner, now, limit, lease, channel)
+        self.claims[queue.channel if queue is not None else None] += 1
+        return await super().claim(owner, now, limit, lease, queue)
 
 
 async def test_worker_waiting_for_tokens_leaves_idle_channels_alone(

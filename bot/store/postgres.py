@@ -46,7 +46,7 @@ DIALECT = Dialect(
     # Concurrent workers skip each other's locked rows instead of waiting for them; with one
     # channel, "channel = ?" lets the queue index hand rows over in due order.
     claim_template=(
-        "WITH due AS MATERIALIZED (SELECT id FROM reply_jobs WHERE {claimable}{channel} "
+        "WITH due AS MATERIALIZED (SELECT id FROM reply_jobs WHERE {claimable}{queue} "
         "ORDER BY due_at, id LIMIT ? FOR UPDATE SKIP LOCKED) "
         "UPDATE reply_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "
         "WHERE id IN (SELECT id FROM due) RETURNING {columns}"

@@ -101,6 +101,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE contact_log ADD COLUMN practice TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE reply_jobs ADD COLUMN practice TEXT NOT NULL DEFAULT ''",
     ),
+    # 7. The queue is claimed per practice and channel (``bot.job.Queue``): a claim for one
+    #    practice never walks another's backlog.
+    (
+        "DROP INDEX IF EXISTS reply_jobs_due",
+        "CREATE INDEX IF NOT EXISTS reply_jobs_due ON reply_jobs (practice, channel, due_at) "
+        "WHERE state <> 'done'",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

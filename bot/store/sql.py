@@ -22,7 +22,17 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from bot.events import Channel, EventKind, Outcome
-from bot.job import BEGIN_SEND, DEFER, END, NOT_DELIVERED, WAIT_TO_SETTLE, Job, NewJob, Transition
+from bot.job import (
+    BEGIN_SEND,
+    DEFER,
+    END,
+    NOT_DELIVERED,
+    WAIT_TO_SETTLE,
+    Job,
+    NewJob,
+    Queue,
+    Transition,
+)
 from bot.store import ContactRecord, PurgeCounts
 from bot.store.schema import (
     DEDUPE_DAYS,
@@ -218,6 +228,7 @@ class Statements:
         "UPDATE reply_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?"
     )
     queue_depth: str = "SELECT COUNT(*) FROM reply_jobs WHERE state <> 'done'"
+    due_queues: str = "SELECT DISTINCT practice, channel FROM reply_jobs WHERE {claimable}"
 
     # -- retention, the contact log, erasure ------------------------------------------
     purge_contacts: str = "DELETE FROM contact_log WHERE time < ?"
@@ -257,7 +268,7 @@ class Dialect:
     """What differs between the two databases' SQL, and the statements rendered for one.
 
     ``claim_template`` leases due jobs; it has ``{columns}`` (the job's), ``{claimable}`` (the
-    conditions below, shared) and ``{channel}`` (empty, or the one-channel condition) in it.
+    conditions below, shared) and ``{queue}`` (empty, or the one-queue condition) in it.
     ``update_last``: its ``SET`` arguments come after the conditions and the limit.
     """
 
@@ -269,7 +280,7 @@ class Dialect:
 
     def render(self, sql: str) -> str:
         """``sql`` with the tokens filled in and the placeholders of this database."""
-        text = sql.format_map({**self.tokens, **_STATES})
+        text = sql.format_map({**self.tokens, **_STATES, "claimable": _CLAIMABLE})
         if not self.numbered:
             return text
         numbers = iter(range(1, text.count("?") + 1))
@@ -280,22 +291,24 @@ class Dialect:
         return Statements(**{f.name: self.render(getattr(TEMPLATES, f.name)) for f in _FIELDS})
 
     def claims(self) -> tuple[str, str]:
-        """The claim statement for every channel, and for one channel."""
+        """The claim statement for every queue, and for one queue."""
 
-        def claim(channel: str) -> str:
+        def claim(queue: str) -> str:
             return self.render(
-                self.claim_template.format(
-                    columns=JOB_COLUMNS, claimable=_CLAIMABLE, channel=channel
-                )
+                self.claim_template.format(columns=JOB_COLUMNS, claimable=_CLAIMABLE, queue=queue)
             )
 
-        return claim(""), claim(" AND channel = ?")
+        return claim(""), claim(" AND practice = ? AND channel = ?")
 
     def claim_args(
-        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None
+        self, owner: str, now: float, limit: int, lease: float, queue: Queue | None
     ) -> tuple[Any, ...]:
         """The claim's arguments in this dialect's order."""
-        where = (now, now, owner) if channel is None else (now, now, owner, channel.value)
+        where = (
+            (now, now, owner)
+            if queue is None
+            else (now, now, owner, queue.practice, queue.channel.value)
+        )
         update = (owner, now + lease)
         if self.update_last:
             return (*where, limit, *update)
@@ -489,13 +502,18 @@ class SqlStore:
             return await ex.execute(sql, args)
 
     async def claim(
-        self, owner: str, now: float, limit: int, lease: float, channel: Channel | None = None
+        self, owner: str, now: float, limit: int, lease: float, queue: Queue | None = None
     ) -> list[Job]:
-        sql = self._claim_all if channel is None else self._claim_one
-        args = self.dialect.claim_args(owner, now, limit, lease, channel)
+        sql = self._claim_all if queue is None else self._claim_one
+        args = self.dialect.claim_args(owner, now, limit, lease, queue)
         async with self._single() as ex:
             rows = await ex.fetch(sql, args)
         return [job_from_row(row) for row in rows]
+
+    async def due_queues(self, owner: str, now: float) -> list[Queue]:
+        async with self._single() as ex:
+            rows = await ex.fetch(self._sql.due_queues, (now, now, owner))
+        return [Queue(row[0], Channel(row[1])) for row in rows]
 
     async def begin_send(
         self, job_id: int, owner: str, now: float, *, resend: bool = False

@@ -52,7 +52,7 @@ DIALECT = Dialect(
     # claimed twice.
     claim_template=(
         "UPDATE reply_jobs SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "
-        "WHERE id IN (SELECT id FROM reply_jobs WHERE {claimable}{channel} "
+        "WHERE id IN (SELECT id FROM reply_jobs WHERE {claimable}{queue} "
         "ORDER BY due_at, id LIMIT ?) RETURNING {columns}"
     ),
     update_last=False,
