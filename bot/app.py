@@ -39,6 +39,7 @@ from bot.practices import (
     Practice,
     Practices,
     ServedPractice,
+    changed_live,
     restart_variables,
     serve_practice,
 )
@@ -481,7 +482,7 @@ async def _reload_group(rt: Runtime, files: GroupFiles) -> None:
         )
         return
     rt.group_problems = []
-    later = restart_variables(rt.settings, served[0].settings)
+    later = restart_variables(rt.settings, practices[0].settings)
     if later:
         log.warning("restart_needed", variables=later)
     kept = {p.slug for p in served if running.get(p.slug) is p}
@@ -509,7 +510,7 @@ def _keep_or_serve(
         current = running.get(practice.slug)
         unchanged = (
             current is not None
-            and current.settings == practice.settings
+            and not changed_live(current.settings, practice.settings)
             and (*current.templates.overlays, current.templates.directory)
             == practice.templates_dirs
         )

@@ -36,6 +36,7 @@ __all__ = [
     "Practice",
     "Practices",
     "ServedPractice",
+    "changed_live",
     "load_practices",
     "practices_dir",
     "restart_variables",
@@ -283,10 +284,19 @@ class GroupFiles:
 def restart_variables(running: Settings, loaded: Settings) -> list[str]:
     """The main file's variables whose new value (in ``loaded``) takes effect only when the
     service restarts."""
+    return [name for name in _changed(running, loaded) if name not in LIVE_VARIABLES]
+
+
+def changed_live(running: Settings, loaded: Settings) -> bool:
+    """Whether a practice's settings changed in what a running group takes up."""
+    return any(name in LIVE_VARIABLES for name in _changed(running, loaded))
+
+
+def _changed(running: Settings, loaded: Settings) -> list[str]:
     return sorted(
         name.upper()
         for name in Settings.model_fields
-        if name.upper() not in LIVE_VARIABLES and getattr(running, name) != getattr(loaded, name)
+        if getattr(running, name) != getattr(loaded, name)
     )
 
 

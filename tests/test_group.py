@@ -6,11 +6,14 @@ with the wrong practice's token would fail.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -18,12 +21,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from structlog.testing import capture_logs
 
 from adapters import REGISTRY
 from bot.events import Channel
-from bot.practices import ServedPractice, load_practices
+from bot.practices import GroupFiles, ServedPractice, load_practices
 from bot.templates import LiveTemplates
-from tests.helpers.fake_graph import FakeGraph
+from bot.worker import WorkerConfig
+from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
 from tests.helpers.service import (
     APP_SECRET,
     PSEUDONYM_KEY,
@@ -116,11 +121,40 @@ def _whatsapp_text(body: dict[str, Any]) -> str:
 
 
 @asynccontextmanager
-async def _serving(main: Path) -> AsyncIterator[Service]:
-    """The group served, on a Tuesday morning when every practice is open."""
+async def _serving(
+    main: Path, *, worker: WorkerConfig | None = None, template_poll: float = 0.05
+) -> AsyncIterator[Service]:
+    """The group served as ``serve`` serves it (following its files), on a Tuesday morning
+    when every practice is open."""
     served = _served(main)
-    async with running_service(served[0].settings, Clock(OPEN), group=served) as service:
+    async with running_service(
+        served[0].settings,
+        Clock(OPEN),
+        group=served,
+        group_files=GroupFiles(main, main.parent / "practices"),
+        worker=worker,
+        template_poll=template_poll,
+    ) as service:
         yield service
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until ``condition()`` holds; fail after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - the service changes it; no event to wait on
+            await asyncio.sleep(0.02)
+
+
+def _serves(service: Service, slug: str) -> Callable[[], bool]:
+    return lambda: slug in {p.slug for p in service.runtime.practices.served}
+
+
+async def _post(service: Service, number: str, sender: str) -> None:
+    """A patient's WhatsApp text to ``number``, acknowledged; the worker sends in its time."""
+    body = REGISTRY.adapters[Channel.WHATSAPP].simulated_message(
+        number, sender, f"mid.{number}.{sender}", service.clock.now - 5
+    )
+    assert (await service.post(body)).status == 200
 
 
 async def _message(service: Service, channel: Channel, account: str, sender: str) -> None:
@@ -224,3 +258,160 @@ async def test_group_forget_and_export_are_per_practice(
         "outcome",
         "template",
     ]
+
+
+def _leeds_throttled_once(usage: str) -> Callable[[RecordedRequest], Action | None]:
+    """Leeds's first send answers that its number is over Meta's limit for a minute."""
+    answered: list[int] = []
+
+    def decide(request: RecordedRequest) -> Action | None:
+        if request.node != WHATSAPP["leeds-riverside"] or answered:
+            return None
+        answered.append(request.index)
+        return Action.ok(headers={"X-Business-Use-Case-Usage": usage})
+
+    return decide
+
+
+async def test_group_throttled_practice_does_not_slow_another(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """Meta throttles Leeds's number: Leeds's next reply waits, Glasgow's goes at once."""
+    leeds = WHATSAPP["leeds-riverside"]
+    group_graph.decide = _leeds_throttled_once(
+        f'{{"{leeds}":[{{"type":"whatsapp_business_messaging","call_count":100,'
+        '"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":1}]}'
+    )
+    async with _serving(main_env) as service:
+        await _message(service, Channel.WHATSAPP, leeds, "447700900001")
+        await _post(service, leeds, "447700900002")
+        await _post(service, WHATSAPP["glasgow-west"], "447700900003")
+        await group_graph.wait_for_requests(2)
+        await asyncio.sleep(0.3)
+        metrics = service.runtime.metrics.render().decode()
+    assert [r.node for r in group_graph.requests] == [leeds, WHATSAPP["glasgow-west"]]
+    usage = 'practice_bot_graph_usage_percent{channel="whatsapp",practice="leeds-riverside"}'
+    assert f"{usage} 100.0" in metrics
+
+
+async def test_group_hanging_practice_does_not_hold_up_another(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """Leeds's sends hang: they hold only their share of the worker, so Glasgow is answered."""
+    leeds = WHATSAPP["leeds-riverside"]
+    group_graph.decide = lambda r: Action.hang(2.0) if r.node == leeds else None
+    slots = WorkerConfig(poll_interval=0.05, max_inflight=4, queue_inflight=2)
+    async with _serving(main_env, worker=slots) as service:
+        for i in range(6):
+            await _post(service, leeds, f"4477009000{i:02d}")
+        await group_graph.wait_for_requests(2)
+        await _post(service, WHATSAPP["glasgow-west"], "447700900099")
+        first = await group_graph.wait_for_requests(3, within=1.0)
+    assert [r.node for r in first[:3]] == [leeds, leeds, WHATSAPP["glasgow-west"]]
+
+
+async def test_group_metrics_count_replies_per_practice(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """Replies and events carry the practice's slug as a label."""
+    async with _serving(main_env) as service:
+        await _message(service, Channel.WHATSAPP, WHATSAPP["cardiff-bay"], "447700900123")
+        metrics = service.runtime.metrics.render().decode()
+    assert len(group_graph.requests) == 1
+    assert (
+        'practice_bot_replies_total{channel="whatsapp",outcome="replied",practice="cardiff-bay"}'
+        " 1.0"
+    ) in metrics
+    assert (
+        'practice_bot_events_total{channel="whatsapp",decision="reply",kind="message",'
+        'practice="cardiff-bay"} 1.0'
+    ) in metrics
+
+
+def _add_practice(main: Path, slug: str, number: str) -> None:
+    """A new practice folder, written as an IT person would."""
+    folder = main.parent / "practices" / slug
+    folder.mkdir()
+    (folder / "practice.env").write_text(
+        f"PRACTICE_NAME=Example Smiles {slug.replace('-', ' ').title()}\n"
+        "PRACTICE_PHONE=+44 113 496 0999\n"
+        f"WHATSAPP_PHONE_NUMBER_ID={number}\n"
+        f"WHATSAPP_ACCESS_TOKEN={TOKENS[0]}\n"
+    )
+
+
+async def test_group_practice_added_while_running_is_answered(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """A practice folder added while the service runs is served without a restart."""
+    async with _serving(main_env) as service:
+        _add_practice(main_env, "york-minster", "109876543210004")
+        await _until(_serves(service, "york-minster"))
+        await _message(service, Channel.WHATSAPP, "109876543210004", "447700900123")
+    [request] = group_graph.requests
+    assert request.node == "109876543210004"
+    assert "Example Smiles York Minster" in _whatsapp_text(request.json)
+
+
+async def test_group_practice_removed_while_running_is_no_longer_answered(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """A practice folder removed while the service runs: its number is an unknown account."""
+    async with _serving(main_env) as service:
+        shutil.rmtree(main_env.parent / "practices" / "glasgow-west")
+        await _until(lambda: not _serves(service, "glasgow-west")())
+        await _message(service, Channel.WHATSAPP, WHATSAPP["glasgow-west"], "447700900123")
+    assert group_graph.requests == []
+
+
+async def test_group_broken_practice_file_keeps_the_group_as_it_was(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """A practice file with an app-level setting is refused: readiness names file and variable,
+    and every practice is still answered as before."""
+    leeds = main_env.parent / "practices" / "leeds-riverside" / "practice.env"
+    async with _serving(main_env) as service:
+        leeds.write_text(leeds.read_text() + "DATABASE_URL=sqlite:///elsewhere.sqlite3\n")
+        await _until(lambda: bool(service.runtime.group_problems))
+        ready = await (await service.client.get("/readyz")).text()
+        await _message(service, Channel.WHATSAPP, WHATSAPP["leeds-riverside"], "447700900123")
+    assert ready.startswith("ok; practices edit not applied")
+    assert f"{leeds}: DATABASE_URL" in ready
+    assert [r.node for r in group_graph.requests] == [WHATSAPP["leeds-riverside"]]
+
+
+async def test_group_sighup_applies_a_changed_practice_at_once(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """SIGHUP reloads the group's files without waiting for the next look at them."""
+    glasgow = main_env.parent / "practices" / "glasgow-west" / "practice.env"
+    async with _serving(main_env, template_poll=3600) as service:
+        glasgow.write_text(glasgow.read_text().replace("Glasgow West", "Glasgow Byres Road"))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await _until(
+            lambda: any(
+                p.settings.practice_name == "Example Smiles Glasgow Byres Road"
+                for p in service.runtime.practices.served
+            )
+        )
+        await _message(service, Channel.WHATSAPP, WHATSAPP["glasgow-west"], "447700900123")
+    [request] = group_graph.requests
+    assert "Example Smiles Glasgow Byres Road" in _whatsapp_text(request.json)
+
+
+async def test_group_app_level_change_waits_for_a_restart(
+    main_env: Path, group_graph: FakeGraph
+) -> None:
+    """A new app secret in the main file is named as needing a restart; the old one still
+    verifies webhooks meanwhile."""
+    async with _serving(main_env) as service:
+        before = service.runtime.practices
+        text = main_env.read_text()  # noqa: ASYNC240 - a test's small file
+        main_env.write_text(text.replace(APP_SECRET, "new"))  # noqa: ASYNC240
+        with capture_logs() as logs:
+            await _until(lambda: service.runtime.practices is not before)
+        await _message(service, Channel.WHATSAPP, WHATSAPP["leeds-riverside"], "447700900123")
+    assert {"event": "restart_needed", "variables": ["META_APP_SECRET"]}.items() <= next(
+        line for line in logs if line["event"] == "restart_needed"
+    ).items()
+    assert len(group_graph.requests) == 1

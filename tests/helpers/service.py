@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters import REGISTRY, MetaPlatform
 from bot.app import SERVER_OPTIONS, AccessLogger, Runtime, create_app, runtime_key
 from bot.events import Channel, Event
-from bot.practices import ServedPractice
+from bot.practices import GroupFiles, ServedPractice
 from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store import Store
@@ -162,12 +162,16 @@ async def running_service(
     platform: MetaPlatform = REGISTRY,
     server_options: Mapping[str, Any] | None = None,
     group: Sequence[ServedPractice] = (),
+    group_files: GroupFiles | None = None,
+    template_poll: float = 0.05,
 ) -> AsyncIterator[Service]:
     """Start the real app on loopback; stop it (and its worker) on exit.
 
     The worker polls every 0.05 s unless ``worker`` says otherwise; ``server_options``
     change what ``serve`` gives aiohttp's server (``bot.app.SERVER_OPTIONS``); ``group``
-    serves a group's practices (``settings`` then is the first one's).
+    serves a group's practices (``settings`` then is the first one's), following changes of
+    ``group_files`` as ``serve`` does. Texts and group files are looked at every
+    ``template_poll`` seconds.
     """
     clock = clock if clock is not None else Clock()
     app = create_app(
@@ -179,7 +183,8 @@ async def running_service(
         clock=clock,
         run_worker=run_worker,
         worker=worker if worker is not None else WorkerConfig(poll_interval=0.05),
-        template_poll=0.05,
+        template_poll=template_poll,
+        group_files=group_files,
         retry_policy=retry_policy or FAST_RETRIES,
     )
     server = TestServer(app)
