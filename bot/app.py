@@ -481,6 +481,10 @@ async def _reload_group(rt: Runtime, files: GroupFiles) -> None:
             positions=[p.position for p in error.details],
         )
         return
+    except Exception:  # a surprise must not stop the watcher; the group stays as it was
+        rt.group_problems = [f"{files.folder}: could not be read (the log has the error)"]
+        log.error("practices_reload_failed", exc_info=True)
+        return
     rt.group_problems = []
     later = restart_variables(rt.settings, practices[0].settings)
     if later:

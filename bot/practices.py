@@ -218,9 +218,8 @@ class Practices:
                 staff_quiet=practice.settings.staff_quiet_hours * 3600,
                 max_age=practice.settings.reply_max_age_hours * 3600,
             )
-            for queue in self._configs:
-                if queue.practice == practice.slug:
-                    routes[(queue.channel, self._configs[queue].account_id)] = rules
+            for channel, config in practice.settings.send_configs().items():
+                routes[(channel, config.account_id)] = rules
         self.policy = IngestPolicy(routes=routes, app_id=app_id, group=self.group)
 
     def send_config(self, queue: Queue) -> SendConfig | None:
