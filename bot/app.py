@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -29,7 +30,7 @@ from structlog.typing import FilteringBoundLogger
 from bot import __version__
 from bot.adapter import Platform
 from bot.body_budget import BodyBudget
-from bot.errors import ConfigError, StoreUnavailable
+from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.ingest import GroupCommit
 from bot.job import Delivery
 from bot.logging import REQUEST_ID, debug_enabled
@@ -258,13 +259,14 @@ async def readyz(request: web.Request) -> web.Response:
         return web.Response(status=503, text="store unavailable")
     notes = []
     failed = [
-        f"{practice.slug}/{name}" if practice.slug else name
+        problem
         for practice in rt.practices.served
-        for name in practice.templates.failed_files
+        if practice.templates.error is not None
+        for problem in practice.templates.error.problems
     ]
     if failed:
-        names = ", ".join(failed)
-        notes.append(f"template edit not applied ({names}): keeping the last good version")
+        problems = "; ".join(failed)
+        notes.append(f"template edit not applied ({problems}): keeping the last good version")
     if rt.group_problems:
         problems = "; ".join(rt.group_problems)
         notes.append(f"practices edit not applied ({problems}): keeping the last good version")
@@ -338,11 +340,6 @@ def create_app(
     app.router.add_get("/metrics", metrics_view)
     app.on_response_prepare.append(_security_headers)
 
-    async def store_ctx(_: web.Application) -> AsyncIterator[None]:
-        await rt.store.open()
-        yield
-        await rt.store.close()
-
     async def watch_ctx(_: web.Application) -> AsyncIterator[None]:
         task = background(_watch(rt, template_poll), "watch")
         on_sighup = rt.group_files is not None and _listen(signal.SIGHUP, rt.reload_requested.set)
@@ -399,7 +396,7 @@ def create_app(
         )
 
     app.on_startup.append(started)
-    app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(lambda _: _store_open(rt))
     app.cleanup_ctx.append(watch_ctx)
     app.cleanup_ctx.append(purge_ctx)
     if run_worker:
@@ -450,7 +447,8 @@ async def _watch(rt: Runtime, interval: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rt.reload_requested.wait(), interval)
         for practice in rt.practices.served:
-            practice.templates.reload()
+            if practice.templates.reload():
+                await _save_texts(rt, [practice])
             await asyncio.sleep(0)  # a group's hundreds of folders never hold up a webhook
         if files is None:
             continue
@@ -491,6 +489,7 @@ async def _reload_group(rt: Runtime, files: GroupFiles) -> None:
         log.warning("restart_needed", variables=later)
     kept = {p.slug for p in served if running.get(p.slug) is p}
     rt.serve(Practices(served, app_id=rt.settings.meta_app_id))
+    await _save_texts(rt, [p for p in served if p.slug not in kept])
     log.info(
         "practices_reloaded",
         practices=len(served),
@@ -498,6 +497,63 @@ async def _reload_group(rt: Runtime, files: GroupFiles) -> None:
         changed=sorted(p.slug for p in served if p.slug in running and p.slug not in kept),
         removed=sorted(running.keys() - {p.slug for p in served}),
     )
+
+
+async def _store_open(rt: Runtime) -> AsyncIterator[None]:
+    """The store, open while the app runs; the texts are kept in it (or taken from it)."""
+    await rt.store.open()
+    try:
+        await _texts_at_start(rt)
+    except BaseException:
+        await rt.store.close()
+        raise
+    yield
+    await rt.store.close()
+
+
+async def _texts_at_start(rt: Runtime) -> None:
+    """Keep each practice's texts as its last good set; where the files are broken, serve
+    the last good set the store kept instead, so a text never takes the service down.
+
+    Raises:
+        TemplateError: a practice's files are broken and no good set was ever kept.
+    """
+    good = [p for p in rt.practices.served if p.templates.has_set]
+    await _save_texts(rt, good)
+    problems: list[str] = []
+    for practice in rt.practices.served:
+        error = practice.templates.error
+        if practice.templates.has_set or error is None:
+            continue
+        saved = await rt.store.saved_texts(practice.slug)
+        if saved is not None and practice.templates.restore(saved.texts):
+            log.error(
+                "templates_serving_last_good",
+                **({"practice": practice.slug} if practice.slug else {}),
+                files=error.files,
+                positions=[p.position for p in error.details],
+                saved_at=datetime.fromtimestamp(saved.saved_at, UTC).isoformat(timespec="seconds"),
+            )
+            continue
+        problems += [
+            *error.problems,
+            f"{practice.templates.directory}: no good set of texts has been kept for "
+            f"{practice.slug or 'the practice'} yet, so there is nothing to serve meanwhile; "
+            "mend the files above",
+        ]
+    if problems:
+        raise TemplateError(problems)
+
+
+async def _save_texts(rt: Runtime, practices: Sequence[ServedPractice]) -> None:
+    """Keep the texts in use of ``practices`` as their last good sets."""
+    if not practices:
+        return
+    sets = {p.slug: p.templates.current.texts for p in practices}
+    try:
+        await rt.store.save_texts(sets, rt.clock())
+    except StoreUnavailable:
+        log.warning("templates_not_kept")
 
 
 def _keep_or_serve(

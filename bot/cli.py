@@ -222,20 +222,28 @@ class _Deployment:
 
 
 def _deployment(args: argparse.Namespace) -> _Deployment:
-    """Load the practice, or the group's practices, with their texts.
+    """Load the practice, or the group's practices, with their texts. ``serve`` starts with
+    broken texts too: it serves the last good set its store kept.
 
     Raises:
         ConfigError, TemplateError: one line per problem.
     """
+    strict = args.command != "serve"
     group_dir = practices_dir(args.env_file)
     if group_dir is None:
         settings = _settings(args)
         return _Deployment(
-            [serve_practice(Practice("", settings, (settings.templates_dir,)), REGISTRY.adapters)],
+            [
+                serve_practice(
+                    Practice("", settings, (settings.templates_dir,)),
+                    REGISTRY.adapters,
+                    strict=strict,
+                )
+            ],
             group=False,
         )
     practices = _load_group(args.env_file, group_dir)
-    served = [serve_practice(p, REGISTRY.adapters) for p in practices]
+    served = [serve_practice(p, REGISTRY.adapters, strict=strict) for p in practices]
     return _Deployment(served, group=True, files=GroupFiles(args.env_file, group_dir))
 
 
@@ -268,7 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     for practice in deployment.served:
         prefix = f"{practice.slug}: " if practice.slug else ""
-        for note in [*practice.settings.warnings(), *practice.templates.current.warnings]:
+        texts = practice.templates
+        for note in [
+            *practice.settings.warnings(),
+            *(texts.current.warnings if texts.has_set else []),
+        ]:
             _err(f"warning: {prefix}{note}")
     handlers: dict[str, Callable[[argparse.Namespace, _Deployment], int]] = {
         "serve": _serve,
@@ -375,6 +387,11 @@ def _serve(args: argparse.Namespace, deployment: _Deployment) -> int:
     except StoreUnavailable as error:
         # The store opens as the app starts, before the service has answered anything.
         return _store_unavailable(error)
+    except TemplateError as error:
+        # Broken texts and no good set kept to serve meanwhile: nothing to answer with.
+        for line in error.problems:
+            _err(line)
+        return EXIT_CONFIG
     except OSError as error:
         if error.errno not in _CANNOT_LISTEN:
             raise

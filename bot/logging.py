@@ -97,6 +97,7 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "changed",
         "removed",
         "variables",
+        "saved_at",
     }
 )
 

@@ -177,11 +177,14 @@ class ServedPractice:
         )
 
 
-def serve_practice(practice: Practice, channels: Mapping[Channel, Adapter]) -> ServedPractice:
-    """``practice`` with its texts loaded, ready to serve.
+def serve_practice(
+    practice: Practice, channels: Mapping[Channel, Adapter], *, strict: bool = True
+) -> ServedPractice:
+    """``practice`` with its texts loaded, ready to serve (see ``LiveTemplates``: not
+    ``strict``, broken texts wait for the last good set from the store).
 
     Raises:
-        InvalidTemplatesError: its texts do not validate.
+        InvalidTemplatesError: ``strict``, and its texts do not validate.
     """
     settings = practice.settings
     templates = LiveTemplates(
@@ -190,6 +193,7 @@ def serve_practice(practice: Practice, channels: Mapping[Channel, Adapter]) -> S
         settings.schedule(),
         channels=channels,
         overlays=practice.templates_dirs[:-1],
+        strict=strict,
     )
     return ServedPractice(practice.slug, settings, templates)
 

@@ -127,6 +127,11 @@ REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
         "person": "the pseudonym that person's records and periods are kept under",
         "linked_at": "when the link was last named by an event (kept for the retention period)",
     },
+    "good_texts": {
+        "practice": "the practice's slug ('' with one practice)",
+        "saved_at": "when this set of texts first validated",
+        "texts": "the manager's reply texts, file name and text: no patient's words",
+    },
 }
 
 
@@ -254,6 +259,7 @@ REVIEWED_LOG_KEYS = frozenset(
         "changed",
         "removed",
         "variables",  # names of settings that need a restart, never their values
+        "saved_at",  # when the last good set of texts was kept
     }
 )
 

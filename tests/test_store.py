@@ -22,7 +22,7 @@ from bot.errors import StoreUnavailable
 from bot.events import Channel, ContactKind, EventKind, Outcome
 from bot.ingest import Decision, PracticeRules, PreparedPatient, apply
 from bot.job import Job, JobState, NewJob, Queue
-from bot.store import ContactRecord, PurgeCounts, Store
+from bot.store import ContactRecord, PurgeCounts, SavedTexts, Store
 from bot.store.postgres import PostgresStore
 from bot.store.schema import DEDUPE_DAYS, ENDED_JOB_DAYS, SCHEMA_VERSION
 from bot.store.sqlite import CHECKPOINT_INTERVAL, SQLiteStore
@@ -1189,3 +1189,15 @@ async def test_postgres_unreachable_server_raises_store_unavailable() -> None:
         async with store.transaction():
             pass
     await store.close()
+
+
+async def test_saved_texts_are_each_practices_last_good_set(subject: StoreUnderTest) -> None:
+    """Each practice's last good texts come back as saved; a changed set replaces them."""
+    await subject.store.save_texts({"a": {"reply.txt": "A1"}, "b": {"reply.txt": "B1"}}, NOW)
+    await subject.store.save_texts({"a": {"reply.txt": "A2"}}, NOW + 60)
+    a, b = await subject.store.saved_texts("a"), await subject.store.saved_texts("b")
+    assert (a, b) == (
+        SavedTexts(saved_at=NOW + 60, texts={"reply.txt": "A2"}),
+        SavedTexts(saved_at=NOW, texts={"reply.txt": "B1"}),
+    )
+    assert await subject.store.saved_texts("c") is None

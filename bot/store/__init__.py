@@ -21,7 +21,15 @@ from bot.errors import StoreUnavailable
 from bot.events import Channel, EventKind, Outcome
 from bot.job import JobStore, NewJob
 
-__all__ = ["ContactRecord", "IngestTx", "PurgeCounts", "Store", "describe_store", "open_store"]
+__all__ = [
+    "ContactRecord",
+    "IngestTx",
+    "PurgeCounts",
+    "SavedTexts",
+    "Store",
+    "describe_store",
+    "open_store",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,14 @@ class PurgeCounts:
     seen: int
     jobs: int
     other: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedTexts:
+    """A practice's last good set of texts: each file's name and text, and when it was saved."""
+
+    saved_at: float
+    texts: dict[str, str]
 
 
 class IngestTx(Protocol):
@@ -159,6 +175,14 @@ class Store(JobStore, Protocol):
     async def forget(self, channel: Channel, contact: str) -> int:
         """Delete every record of one person, under every pseudonym linked to ``contact``;
         returns the number of contact records."""
+        ...
+
+    async def save_texts(self, sets: Mapping[str, Mapping[str, str]], now: float) -> None:
+        """Keep each practice's set of texts (by slug) as its last good one."""
+        ...
+
+    async def saved_texts(self, practice: str) -> SavedTexts | None:
+        """The practice's last good set of texts, if one was ever saved."""
         ...
 
 

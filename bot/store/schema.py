@@ -108,6 +108,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS reply_jobs_due ON reply_jobs (practice, channel, due_at) "
         "WHERE state <> 'done'",
     ),
+    # 8. The last good set of each practice's texts (the manager's words, never a patient's),
+    #    served when the files are broken at start-up: a text never takes the service down.
+    (
+        "CREATE TABLE IF NOT EXISTS good_texts ("
+        "practice TEXT PRIMARY KEY, saved_at {real} NOT NULL, texts TEXT NOT NULL){rowid}",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -14,6 +14,7 @@ there (``sources``), so the states a statement accepts and the diagram cannot dr
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -33,7 +34,7 @@ from bot.job import (
     Queue,
     Transition,
 )
-from bot.store import ContactRecord, PurgeCounts
+from bot.store import ContactRecord, PurgeCounts, SavedTexts
 from bot.store.schema import (
     DEDUPE_DAYS,
     ENDED_JOB_DAYS,
@@ -246,6 +247,14 @@ class Statements:
         "WHERE time >= ? AND time < ? ORDER BY time, id"
     )
     forget_contacts: str = "DELETE FROM contact_log WHERE channel = ? AND pseudonym = ?"
+
+    # -- the last good set of texts ---------------------------------------------------
+    save_texts: str = (
+        "INSERT INTO good_texts (practice, saved_at, texts) VALUES (?, ?, ?) "
+        "ON CONFLICT (practice) DO UPDATE SET saved_at = excluded.saved_at, texts = excluded.texts "
+        "WHERE good_texts.texts <> excluded.texts"
+    )
+    saved_texts: str = "SELECT saved_at, texts FROM good_texts WHERE practice = ?"
     forget_jobs: str = "DELETE FROM reply_jobs WHERE channel = ? AND contact = ?"
     forget_cooldowns: str = "DELETE FROM cooldowns WHERE channel = ? AND contact = ?"
     forget_staff: str = "DELETE FROM staff_activity WHERE channel = ? AND contact = ?"
@@ -595,6 +604,18 @@ class SqlStore:
         return [
             ContactRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6]) for row in rows
         ]
+
+    async def save_texts(self, sets: Mapping[str, Mapping[str, str]], now: float) -> None:
+        async with self._bookkeeping() as ex:
+            for practice, texts in sets.items():
+                await ex.execute(self._sql.save_texts, (practice, now, json.dumps(texts)))
+
+    async def saved_texts(self, practice: str) -> SavedTexts | None:
+        async with self._single() as ex:
+            rows = await ex.fetch(self._sql.saved_texts, (practice,))
+        if not rows:
+            return None
+        return SavedTexts(saved_at=rows[0][0], texts=json.loads(rows[0][1]))
 
     async def forget(self, channel: Channel, contact: str) -> int:
         sql, name = self._sql, channel.value

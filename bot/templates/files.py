@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -183,6 +184,29 @@ class TemplateSet:
     def files(self) -> tuple[str, ...]:
         """The template file names loaded, sorted."""
         return tuple(sorted(self._templates))
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Each file of the set and its text, as written: what the store keeps of a good set."""
+        return {name: template.source for name, template in sorted(self._templates.items())}
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Mapping[str, str],
+        practice: PracticeInfo,
+        schedule: Schedule,
+        channels: Mapping[Channel, Adapter],
+    ) -> TemplateSet:
+        """A set saved earlier (:attr:`texts`), validated again as if it were a folder.
+
+        Raises:
+            InvalidTemplatesError: it does not validate with today's settings either.
+        """
+        with tempfile.TemporaryDirectory(prefix="last-good-texts-") as folder:
+            for name, text in texts.items():
+                (Path(folder) / Path(name).name).write_text(text, encoding="utf-8")
+            return cls.load(Path(folder), practice, schedule, channels)
 
     def template(self, channel: Channel, kind: TemplateKind) -> Template:
         """The template ``channel`` uses for ``kind``: its override if present, else the base."""

@@ -70,11 +70,15 @@ class LiveTemplates:
         channels: Mapping[Channel, Adapter],
         on_reload: Callable[[bool], None] | None = None,
         overlays: Sequence[Path] = (),
+        strict: bool = True,
     ) -> None:
         """Load the templates now; ``overlays`` are folders read before ``directory``.
 
+        Not ``strict`` (the service), files that do not validate leave it without a set in
+        use (``error`` says why) until :meth:`restore` gives it the last good one.
+
         Raises:
-            InvalidTemplatesError: when the files do not validate at start-up.
+            InvalidTemplatesError: ``strict``, when the files do not validate at start-up.
         """
         self.directory = directory
         self.overlays = tuple(overlays)
@@ -85,7 +89,14 @@ class LiveTemplates:
         self.error: InvalidTemplatesError | None = None
         self.failed_files: list[str] = []
         self._seen = self._fingerprint()
-        self._current = self._load()
+        self._current: TemplateSet | None = None
+        try:
+            self._current = self._load()
+        except InvalidTemplatesError as exc:
+            if strict:
+                raise
+            self.error = exc  # the service says so once it has its store (and its log)
+            self.failed_files = exc.files
 
     def _fingerprint(self) -> tuple[_Fingerprint, ...]:
         return tuple(_fingerprint(folder) for folder in (*self.overlays, self.directory))
@@ -98,11 +109,31 @@ class LiveTemplates:
     @property
     def current(self) -> TemplateSet:
         """The templates in use: the last set that validated."""
+        if self._current is None:
+            raise RuntimeError("no good set of texts: restore() the last one first")
         return self._current
+
+    @property
+    def has_set(self) -> bool:
+        """Whether a good set is in use (always, once the service runs)."""
+        return self._current is not None
+
+    def restore(self, texts: Mapping[str, str]) -> bool:
+        """Use ``texts``, the last good set the store kept, while the files are broken.
+
+        Returns False when they do not validate with today's settings either.
+        """
+        try:
+            self._current = TemplateSet.from_texts(
+                texts, self.practice, self.schedule, self.channels
+            )
+        except InvalidTemplatesError:
+            return False
+        return True
 
     def render(self, channel: Channel, at: datetime) -> Reply:
         """Render with the templates in use (see :meth:`TemplateSet.render`)."""
-        return self._current.render(channel, at)
+        return self.current.render(channel, at)
 
     def reload(self) -> bool:
         """Re-read the folder if any ``.txt`` file changed, was added or removed.
@@ -117,13 +148,7 @@ class LiveTemplates:
         try:
             loaded = self._load()
         except InvalidTemplatesError as exc:
-            self.error = exc
-            self.failed_files = exc.files
-            _log.warning(
-                "templates_reload_failed",
-                files=exc.files,
-                positions=[p.position for p in exc.details],
-            )
+            self._refuse(exc)
             self._notify(ok=False)
             return False
         self._current = loaded
@@ -132,6 +157,15 @@ class LiveTemplates:
         _log.info("templates_reloaded", files=list(loaded.files))
         self._notify(ok=True)
         return True
+
+    def _refuse(self, exc: InvalidTemplatesError) -> None:
+        self.error = exc
+        self.failed_files = exc.files
+        _log.warning(
+            "templates_reload_failed",
+            files=exc.files,
+            positions=[p.position for p in exc.details],
+        )
 
     def _notify(self, *, ok: bool) -> None:
         if self.on_reload is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import TemplateError
@@ -98,6 +98,7 @@ class Template:
     name: str  # file name, e.g. "closed.whatsapp.txt"
     path: str  # as shown in messages, e.g. "templates/closed.whatsapp.txt"
     lines: tuple[tuple[_Part, ...], ...]
+    source: str = field(default="", repr=False, compare=False)  # the file's text, as written
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -243,4 +244,4 @@ def parse_template(text: str, path: str) -> Template:
     lines, problems = _scan(text.replace("\r\n", "\n").replace("\r", "\n"), path)
     if problems:
         raise InvalidTemplatesError(problems)
-    return Template(name=Path(path).name, path=path, lines=tuple(lines))
+    return Template(name=Path(path).name, path=path, lines=tuple(lines), source=text)
