@@ -33,7 +33,7 @@ from bot.events import (
 )
 from bot.job import NewJob
 from bot.pseudonym import Keyring
-from bot.store import IngestTx, Store
+from bot.store import CONFLICT_RETRIES, IngestTx, Store, conflict_pause
 
 __all__ = [
     "RULES",
@@ -51,7 +51,6 @@ __all__ = [
     "prepare",
 ]
 
-CONFLICT_RETRIES = 5  # a deadlock between two replicas' batches is retried this often
 UNKNOWN_ACCOUNT = "unknown_account"  # metrics kind of an event no practice of a group claims
 
 # An Instagram echo carries no tag: one to a recipient the bot sent to this recently is ours.
@@ -491,8 +490,7 @@ class GroupCommit:
                 if attempt == CONFLICT_RETRIES:
                     _fail(batch, StoreUnavailable("store conflict persisted"))
                     return
-                # Another replica holds the same rows: back off a moment and run it again.
-                await asyncio.sleep(random.uniform(0.001, 0.02) * (attempt + 1))  # noqa: S311
+                await conflict_pause(attempt)
             except StoreUnavailable as error:
                 _fail(batch, StoreUnavailable(str(error)))
                 return

@@ -189,6 +189,7 @@ class ReplyWorker:
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._running: Counter[Queue] = Counter()  # jobs in flight per queue
+        self._claiming = 0  # claims on their way to the store: their jobs are not in flight yet
         self._dirty: set[Queue] = set()  # queues that may have due jobs
         self._backlog: set[Queue] = set()  # queues whose last claim filled its limit
         self._last_depth = 0.0
@@ -242,6 +243,8 @@ class ReplyWorker:
             claimed, wait = await self._claim_round()
             if self._inflight:
                 await asyncio.wait(set(self._inflight))
+            elif self._claiming:
+                await asyncio.sleep(0.005)  # the run loop's claim may be bringing jobs
             elif claimed == 0 and wait == 0:
                 return
             elif claimed == 0:
@@ -283,12 +286,15 @@ class ReplyWorker:
                 wait = min(wait, later) if wait else later
                 continue
             self._dirty.discard(queue)
+            self._claiming += 1
             try:
                 jobs = await self._store.claim(self.owner, now, limit, self._lease, queue)
             except StoreUnavailable:
                 self._dirty.add(queue)
                 log.warning("worker_claim_failed")
                 return claimed, 0.0
+            finally:
+                self._claiming -= 1
             if len(jobs) == limit:
                 self._dirty.add(queue)  # there may be more
                 self._backlog.add(queue)

@@ -11,6 +11,7 @@ import pytest
 from adapters._meta.graph import new_session
 from bot.settings import Settings
 from tests.helpers.fake_graph import DEFAULT_TOKEN, FakeGraph
+from tests.helpers.group import TOKENS
 from tests.helpers.sends import TOKEN
 from tests.helpers.service import make_settings
 
@@ -19,6 +20,13 @@ from tests.helpers.service import make_settings
 async def graph() -> AsyncIterator[FakeGraph]:
     """A fake Graph API on a loopback port that accepts the service's and the sends' tokens."""
     async with FakeGraph(token=(DEFAULT_TOKEN, TOKEN)) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def group_graph() -> AsyncIterator[FakeGraph]:
+    """A fake Graph API that accepts each practice's token of the example group and no other."""
+    async with FakeGraph(token=TOKENS) as fake:
         yield fake
 
 

@@ -15,103 +15,37 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from structlog.testing import capture_logs
 
 from adapters import REGISTRY
 from bot.events import Channel
-from bot.practices import GroupFiles, ServedPractice, load_practices
-from bot.templates import LiveTemplates
+from bot.practices import GroupFiles
 from bot.worker import WorkerConfig
 from tests.helpers.fake_graph import Action, FakeGraph, RecordedRequest
+from tests.helpers.group import (
+    CARDIFF_INSTAGRAM,
+    OPEN,
+    TOKENS,
+    WHATSAPP,
+    group_files,
+    served_group,
+)
 from tests.helpers.service import (
     APP_SECRET,
-    PSEUDONYM_KEY,
-    REPO,
-    VERIFY_TOKEN,
     Clock,
     Service,
     running_service,
 )
 
-SLUGS = ("cardiff-bay", "glasgow-west", "leeds-riverside")
-TOKENS = tuple(f"token-{slug}" for slug in SLUGS)
-WHATSAPP = {
-    "cardiff-bay": "109876543210003",
-    "glasgow-west": "109876543210002",
-    "leeds-riverside": "109876543210001",
-}
-CARDIFF_INSTAGRAM = "17841400000000103"
-# A Tuesday morning in January: every practice of the example is open.
-OPEN = datetime(2026, 1, 6, 10, 0, tzinfo=ZoneInfo("Europe/London")).timestamp()
-
-
-def _group_files(tmp_path: Path, graph_url: str) -> Path:
-    """The example group with live secrets, a token per practice and the fake Graph API."""
-    shutil.copytree(REPO / "examples" / "group" / "practices", tmp_path / "practices")
-    main = tmp_path / "group.env"
-    main.write_text(
-        "\n".join(
-            [
-                f"META_APP_SECRET={APP_SECRET}",
-                f"META_VERIFY_TOKEN={VERIFY_TOKEN}",
-                f"PSEUDONYM_KEY={PSEUDONYM_KEY}",
-                f"GRAPH_API_URL={graph_url}",
-                f"INSTAGRAM_API_URL={graph_url}",
-                f"DATABASE_URL=sqlite:///{tmp_path}/data/bot.sqlite3",
-                f"TEMPLATES_DIR={REPO / 'templates'}",
-                f"PRACTICES_DIR={tmp_path / 'practices'}",
-                "PRACTICE_EMAIL=reception@example-smiles.co.uk",
-                "PRACTICE_BOOKING_URL=https://example-smiles.co.uk/book",
-                "OPENING_HOURS=Mon-Fri 08:30-17:00",
-                "",
-            ]
-        )
-    )
-    for slug, token in zip(SLUGS, TOKENS, strict=True):
-        path = tmp_path / "practices" / slug / "practice.env"
-        tokens = (
-            f"WHATSAPP_ACCESS_TOKEN={token}\nMESSENGER_PAGE_ACCESS_TOKEN={token}\n"
-            f"INSTAGRAM_ACCESS_TOKEN={token}\n"
-        )
-        path.write_text(path.read_text() + tokens)
-    return main
-
-
-def _served(main: Path) -> list[ServedPractice]:
-    """The practices as ``serve`` runs them: each with its own live texts."""
-    return [
-        ServedPractice(
-            p.slug,
-            p.settings,
-            LiveTemplates(
-                p.settings.templates_dir,
-                p.settings.practice(),
-                p.settings.schedule(),
-                channels=REGISTRY.adapters,
-                overlays=p.templates_dirs[:-1],
-            ),
-        )
-        for p in load_practices(main, main.parent / "practices")
-    ]
-
-
-@pytest.fixture
-async def group_graph() -> AsyncIterator[FakeGraph]:
-    """A fake Graph API that accepts each practice's token and no other."""
-    async with FakeGraph(token=TOKENS) as fake:
-        yield fake
-
 
 @pytest.fixture
 def main_env(tmp_path: Path, group_graph: FakeGraph) -> Path:
     """The group's main env file over a copy of the shipped example."""
-    return _group_files(tmp_path, group_graph.url)
+    return group_files(tmp_path, group_graph.url)
 
 
 def _whatsapp_text(body: dict[str, Any]) -> str:
@@ -126,7 +60,7 @@ async def _serving(
 ) -> AsyncIterator[Service]:
     """The group served as ``serve`` serves it (following its files), on a Tuesday morning
     when every practice is open."""
-    served = _served(main)
+    served = served_group(main)
     async with running_service(
         served[0].settings,
         Clock(OPEN),

@@ -10,6 +10,8 @@ queue's side is the job's transitions, ``bot.job.JobStore``.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -22,11 +24,13 @@ from bot.events import Channel, EventKind, Outcome
 from bot.job import JobStore, NewJob
 
 __all__ = [
+    "CONFLICT_RETRIES",
     "ContactRecord",
     "IngestTx",
     "PurgeCounts",
     "SavedTexts",
     "Store",
+    "conflict_pause",
     "describe_store",
     "open_store",
 ]
@@ -54,6 +58,17 @@ class PurgeCounts:
     seen: int
     jobs: int
     other: int
+
+
+# A transaction PostgreSQL chose as a deadlock's victim was rolled back whole: run it again
+# (after ``conflict_pause``) up to this many times.
+CONFLICT_RETRIES = 5
+
+
+async def conflict_pause(attempt: int) -> None:
+    """Back off a moment before the ``attempt``-th rerun of a transaction that lost a
+    deadlock: another replica holds the same rows."""
+    await asyncio.sleep(random.uniform(0.001, 0.02) * (attempt + 1))  # noqa: S311 - jitter
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+from bot.errors import StoreConflict
 from bot.events import Channel, EventKind, Outcome
 from bot.job import (
     BEGIN_SEND,
@@ -34,7 +35,7 @@ from bot.job import (
     Queue,
     Transition,
 )
-from bot.store import ContactRecord, PurgeCounts, SavedTexts
+from bot.store import CONFLICT_RETRIES, ContactRecord, PurgeCounts, SavedTexts, conflict_pause
 from bot.store.schema import (
     DEDUPE_DAYS,
     ENDED_JOB_DAYS,
@@ -547,6 +548,26 @@ class SqlStore:
         *,
         sent_key: str | None = None,
         template: str | None = None,
+    ) -> bool:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return await self._end(job, owner, outcome, now, sent_key, template)
+            except StoreConflict:
+                # Ingest on another replica locked the same cooldown row: the reply went out,
+                # so ending it must not wait for the lease to run out.
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                await conflict_pause(attempt)
+        return False  # pragma: no cover - the loop returns or raises
+
+    async def _end(  # noqa: PLR0917 - the arguments of ``end``, passed on
+        self,
+        job: Job,
+        owner: str,
+        outcome: Outcome,
+        now: float,
+        sent_key: str | None,
+        template: str | None,
     ) -> bool:
         sql = self._sql
         async with self._bookkeeping() as ex:
