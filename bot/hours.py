@@ -344,20 +344,62 @@ def _wall_to_instant(wall: datetime, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(after, UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """Days the practice is closed, first to last inclusive, with the manager's label
+    (``Christmas``; empty for ``CLOSED_DATES``)."""
+
+    first: date
+    last: date
+    label: str = ""
+
+    def covers(self, day: date) -> bool:
+        """Whether ``day`` is one of its days."""
+        return self.first <= day <= self.last
+
+
 @dataclass(slots=True)
 class Schedule:
-    """Opening hours in a zone, minus closed dates and bank holidays."""
+    """Opening hours in a zone, minus closures (``CLOSED_DATES`` and ``closures.txt``) and
+    bank holidays."""
 
     hours: OpeningHours
     tz: ZoneInfo
     closed_dates: Sequence[tuple[date, date]] = ()
     bank_holidays: str = DEFAULT_BANK_HOLIDAYS
+    closures: Sequence[Closure] = ()  # the manager's, from closures.txt
     _region: tuple[str, str | None] | None = field(init=False, repr=False, compare=False)
     _holiday_years: dict[int, dict[date, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._region = _parse_region(self.bank_holidays)
         self._holiday_years = {}
+
+    def with_closures(self, closures: Sequence[Closure]) -> Schedule:
+        """This schedule with the manager's ``closures`` as well (the bank holidays kept)."""
+        merged = Schedule(self.hours, self.tz, self.closed_dates, self.bank_holidays, closures)
+        merged._holiday_years = self._holiday_years  # the same calendar: share what it learnt
+        return merged
+
+    def closure_on(self, day: date) -> Closure | None:
+        """The closure ``day`` falls in: a labelled one first, then any other."""
+        found = [c for c in self.closures if c.covers(day)]
+        found += [Closure(first, last) for first, last in self.closed_dates if first <= day <= last]
+        for closure in sorted(found, key=lambda c: not c.label):
+            return closure
+        return None
+
+    def closed_reason(self, at: datetime) -> str:
+        """Why patients are told the practice is closed at ``at``, for ``{closed_reason}``:
+        the closure's label, the bank holiday's name, or empty (open, outside the opening
+        hours, or an unlabelled closure)."""
+        if self.is_open(at):
+            return ""
+        day = self._local_day(at)
+        closure = self.closure_on(day)
+        if closure is not None and closure.label:
+            return closure.label
+        return self.holiday_name(day) or ""
 
     def holiday_name(self, day: date) -> str | None:
         """The public holiday on ``day`` in the configured region, by name (cached per year)."""
@@ -376,8 +418,10 @@ class Schedule:
         return self.holiday_name(day) is not None
 
     def is_closed_date(self, day: date) -> bool:
-        """Whether ``day`` falls in one of the practice's own closed dates."""
-        return any(first <= day <= last for first, last in self.closed_dates)
+        """Whether ``day`` falls in one of the practice's own closures."""
+        return any(first <= day <= last for first, last in self.closed_dates) or any(
+            closure.covers(day) for closure in self.closures
+        )
 
     def is_closed_on(self, day: date) -> bool:
         """Whether no session starts on ``day``: a closed date or a bank holiday."""
@@ -388,8 +432,11 @@ class Schedule:
         if self.is_open(at):
             return None
         day = self._local_day(at)
-        if self.is_closed_date(day):
-            return "it is one of the practice's closed dates (CLOSED_DATES)"
+        closure = self.closure_on(day)
+        if closure is not None and closure.label:
+            return f"it is closed for {closure.label} (closures.txt)"
+        if closure is not None:
+            return "it is one of the practice's closed dates (CLOSED_DATES or closures.txt)"
         name = self.holiday_name(day)
         if name is not None:
             return f"it is a bank holiday ({name})"

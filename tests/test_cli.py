@@ -167,7 +167,10 @@ def test_cli_preview_shows_text_buttons_and_file(tmp_path: Path) -> None:
     [
         ("2026-12-28 10:00", "closed: it is a bank holiday (Boxing Day (observed))"),
         ("2026-12-23 22:00", "closed: it is outside the opening hours"),
-        ("2026-12-31 10:00", "closed: it is one of the practice's closed dates (CLOSED_DATES)"),
+        (
+            "2026-12-31 10:00",
+            "closed: it is one of the practice's closed dates (CLOSED_DATES or closures.txt)",
+        ),
         ("2026-12-23 10:00", "the practice is open"),
     ],
 )

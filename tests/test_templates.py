@@ -448,7 +448,8 @@ def test_check_unknown_txt_file_warns(tmp_path: Path) -> None:
     assert _warnings(directory) == [
         f"{directory / 'reply.whatsap.txt'}: this file is not used; the names that are used are "
         "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
-        "for whatsapp, messenger or instagram"
+        "for whatsapp, messenger or instagram, closures.txt, and closed.<label>.txt for a "
+        "closure labelled in closures.txt"
     ]
 
 
@@ -470,7 +471,8 @@ def test_check_dangling_unknown_link_warns(tmp_path: Path) -> None:
     assert _warnings(directory) == [
         f"{directory / 'extra.txt'}: this file is not used; the names that are used are "
         "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
-        "for whatsapp, messenger or instagram"
+        "for whatsapp, messenger or instagram, closures.txt, and closed.<label>.txt for a "
+        "closure labelled in closures.txt"
     ]
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from bot.adapter import Adapter, utf16_length
 from bot.events import Channel
-from bot.hours import LONGEST_NEXT_OPENING, Schedule, format_next_opening
+from bot.hours import LONGEST_NEXT_OPENING, Closure, Schedule, format_next_opening
 from bot.replies import Reply
+from bot.templates.closures import CLOSURES_FILE, closure_key, parse_closures
 from bot.templates.syntax import (
     CONTACT_PLACEHOLDERS,
     InvalidTemplatesError,
@@ -97,21 +98,42 @@ def _load_file(path: Path) -> tuple[Template | None, list[Problem]]:
         return None, list(exc.details)
 
 
-def _file_name(kind: TemplateKind, channel: Channel | None = None) -> str:
-    return f"{kind}.txt" if channel is None else f"{kind}.{channel}.txt"
+def _file_name(kind: TemplateKind, channel: Channel | None = None, closure: str = "") -> str:
+    """``reply.txt``, ``closed.whatsapp.txt``, or a closure's ``closed.christmas.txt``."""
+    stem = f"{kind}.{closure}" if closure else str(kind)
+    return f"{stem}.txt" if channel is None else f"{stem}.{channel}.txt"
 
 
 _KNOWN_FILES = frozenset(
     [_file_name(k) for k in TemplateKind]
     + [_file_name(k, c) for k in TemplateKind for c in Channel]
 )
+# The longest a closure's label makes {closed_reason}, for the length checks.
+_LONGEST_REASON = "Christmas Day (substitute day)"
+
+
+def _closure_files(closures: Iterable[Closure]) -> frozenset[str]:
+    """The closed texts the labelled ``closures`` may have."""
+    keys = {closure_key(c.label) for c in closures if c.label}
+    return frozenset(
+        name
+        for key in keys
+        for name in (
+            _file_name(TemplateKind.CLOSED, closure=key),
+            *(_file_name(TemplateKind.CLOSED, c, key) for c in Channel),
+        )
+    )
+
+
 _DESCRIPTIONS = {
     TemplateKind.REPLY: "the reply sent during opening hours",
     TemplateKind.CLOSED: "the reply sent while the practice is closed",
 }
 
 
-def _values(practice: PracticeInfo, opening_hours: str, next_opening: str) -> dict[str, str]:
+def _values(
+    practice: PracticeInfo, opening_hours: str, next_opening: str, closed_reason: str
+) -> dict[str, str]:
     return {
         "practice_name": practice.name,
         "phone": practice.phone,
@@ -120,13 +142,27 @@ def _values(practice: PracticeInfo, opening_hours: str, next_opening: str) -> di
         "website": practice.website or "",
         "opening_hours": opening_hours,
         "next_opening": next_opening,
+        "closed_reason": closed_reason,
     }
+
+
+@dataclass(slots=True)
+class _Validated:
+    """What reading a folder of texts found: the texts, the schedule with the manager's
+    closures, the closures file as written, and every problem and warning."""
+
+    templates: dict[str, Template]
+    schedule: Schedule
+    closures_text: str | None
+    problems: list[Problem]
+    warnings: list[str]
 
 
 class TemplateSet:
     """Loaded, validated template files for one practice and schedule; use :meth:`load`.
 
-    ``channels`` are the adapters whose rules the texts were checked against.
+    ``channels`` are the adapters whose rules the texts were checked against; ``schedule``
+    includes the closures of the folder's ``closures.txt``.
     """
 
     def __init__(
@@ -138,6 +174,7 @@ class TemplateSet:
         channels: Mapping[Channel, Adapter],
         templates: Mapping[str, Template],
         warnings: Sequence[str] = (),
+        closures_text: str | None = None,
     ) -> None:
         self.directory = directory
         self.practice = practice
@@ -146,6 +183,7 @@ class TemplateSet:
         self._templates = dict(templates)
         self._warnings = list(warnings)
         self._opening_hours = schedule.describe()
+        self._closures_text = closures_text
 
     @classmethod
     def load(
@@ -163,16 +201,17 @@ class TemplateSet:
         Raises:
             InvalidTemplatesError: a :class:`~bot.errors.TemplateError` listing every problem.
         """
-        templates, problems, warnings = _validate(directory, practice, schedule, channels, overlays)
-        if problems:
-            raise InvalidTemplatesError(problems)
+        found = _validate(directory, practice, schedule, channels, overlays)
+        if found.problems:
+            raise InvalidTemplatesError(found.problems)
         return cls(
             directory=directory,
             practice=practice,
-            schedule=schedule,
+            schedule=found.schedule,
             channels=channels,
-            templates=templates,
-            warnings=warnings,
+            templates=found.templates,
+            warnings=found.warnings,
+            closures_text=found.closures_text,
         )
 
     @property
@@ -187,8 +226,12 @@ class TemplateSet:
 
     @property
     def texts(self) -> dict[str, str]:
-        """Each file of the set and its text, as written: what the store keeps of a good set."""
-        return {name: template.source for name, template in sorted(self._templates.items())}
+        """Each file of the set and its text, as written (``closures.txt`` included): what
+        the store keeps of a good set."""
+        texts = {name: template.source for name, template in self._templates.items()}
+        if self._closures_text is not None:
+            texts[CLOSURES_FILE] = self._closures_text
+        return dict(sorted(texts.items()))
 
     @classmethod
     def from_texts(
@@ -208,9 +251,17 @@ class TemplateSet:
                 (Path(folder) / Path(name).name).write_text(text, encoding="utf-8")
             return cls.load(Path(folder), practice, schedule, channels)
 
-    def template(self, channel: Channel, kind: TemplateKind) -> Template:
-        """The template ``channel`` uses for ``kind``: its override if present, else the base."""
-        return self._templates.get(_file_name(kind, channel)) or self._templates[_file_name(kind)]
+    def template(self, channel: Channel, kind: TemplateKind, closure: str = "") -> Template:
+        """The template ``channel`` uses for ``kind``: the closure's own text (by its key)
+        if there is one, then the channel's override, then the base."""
+        found = self._templates.get
+        if closure:
+            own = found(_file_name(kind, channel, closure)) or found(
+                _file_name(kind, None, closure)
+            )
+            if own is not None:
+                return own
+        return found(_file_name(kind, channel)) or self._templates[_file_name(kind)]
 
     def render(self, channel: Channel, at: datetime) -> Reply:
         """The reply for ``channel`` at the aware moment ``at`` (closed text when closed)."""
@@ -219,12 +270,19 @@ class TemplateSet:
 
     def render_kind(self, channel: Channel, kind: TemplateKind, at: datetime) -> Reply:
         """The ``kind`` text for ``channel`` at ``at``, whatever the opening hours say."""
-        template = self.template(channel, kind)
+        closure = None
+        if kind is TemplateKind.CLOSED:
+            closure = self.schedule.closure_on(at.astimezone(self.schedule.tz).date())
+        template = self.template(channel, kind, closure_key(closure.label) if closure else "")
         next_opening = ""
         if "next_opening" in template.placeholders:
             moment = self.schedule.next_opening(at)
             next_opening = format_next_opening(moment) if moment is not None else ""
-        text = template.render(_values(self.practice, self._opening_hours, next_opening))
+        reason = ""
+        if "closed_reason" in template.placeholders:
+            reason = self.schedule.closed_reason(at)
+        values = _values(self.practice, self._opening_hours, next_opening, reason)
+        text = template.render(values)
         return Reply(
             text=text,
             booking_url=self.practice.booking_url or None,
@@ -272,7 +330,7 @@ def _validate(
     schedule: Schedule,
     channels: Mapping[Channel, Adapter],
     overlays: Sequence[Path] = (),
-) -> tuple[dict[str, Template], list[Problem], list[str]]:
+) -> _Validated:
     templates: dict[str, Template] = {}
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -287,32 +345,72 @@ def _validate(
                     str(directory / name), 1, 1, f"file not found ({_DESCRIPTIONS[kind]}){where}"
                 )
             )
+    closures: list[Closure] = []
+    closures_text = None
+    if CLOSURES_FILE in present:
+        closures_text, closures, file_problems = _load_closures(
+            folder_of[CLOSURES_FILE] / CLOSURES_FILE
+        )
+        problems.extend(file_problems)
+        schedule = schedule.with_closures(closures)
+    known = _KNOWN_FILES | _closure_files(closures)
     warnings.extend(
         f"{folder_of[name] / name}: this file is not used; the names that are used are "
         "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
-        "for whatsapp, messenger or instagram"
+        "for whatsapp, messenger or instagram, closures.txt, and closed.<label>.txt for a "
+        "closure labelled in closures.txt"
         for name in sorted(present)
-        if name.endswith(".txt") and name not in _KNOWN_FILES
+        if name.endswith(".txt") and name not in known and name != CLOSURES_FILE
     )
-    for name in sorted(_KNOWN_FILES & present):
+    for name in sorted(known & present):
         template, file_problems = _load_file(folder_of[name] / name)
         problems.extend(file_problems)
         if template is not None:
             templates[name] = template
 
     opening_hours = schedule.describe()
-    longest = _values(practice, opening_hours, LONGEST_NEXT_OPENING)
+    longest = _values(practice, opening_hours, LONGEST_NEXT_OPENING, _LONGEST_REASON)
     for template in templates.values():
         problems.extend(_content_problems(template, longest))
-    for kind in TemplateKind:
+    keys = {(kind, "") for kind in TemplateKind} | {
+        (TemplateKind.CLOSED, closure_key(c.label)) for c in closures if c.label
+    }
+    checked: set[tuple[str, Channel]] = set()
+    for kind, key in sorted(keys):
         for channel, adapter in channels.items():
-            template = templates.get(_file_name(kind, channel)) or templates.get(_file_name(kind))
-            if template is None:
+            found = templates.get
+            template = (
+                (
+                    (found(_file_name(kind, channel, key)) or found(_file_name(kind, None, key)))
+                    if key
+                    else None
+                )
+                or found(_file_name(kind, channel))
+                or found(_file_name(kind))
+            )
+            if template is None or (template.name, channel) in checked:
                 continue
+            checked.add((template.name, channel))
             problem, warning = _length_checks(template, kind, adapter, practice, longest)
             problems.extend(problem)
             warnings.extend(warning)
-    return templates, problems, warnings
+    return _Validated(templates, schedule, closures_text, problems, warnings)
+
+
+def _load_closures(path: Path) -> tuple[str | None, list[Closure], list[Problem]]:
+    """``closures.txt``: its text as written, its closures and its problems."""
+    shown = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [], [Problem(shown, 1, 1, f"cannot be read ({exc.strerror or 'error'})")]
+    if len(data) > _MAX_FILE_BYTES:
+        return None, [], [Problem(shown, 1, 1, f"file is too large (over {_MAX_FILE_BYTES} bytes)")]
+    text, problem = _decode(data, shown)
+    if text is None:
+        return None, [], [problem] if problem else []
+    closures, problems = parse_closures(text, shown)
+    return text, closures, problems
 
 
 def _content_problems(template: Template, values: Mapping[str, str]) -> Iterable[Problem]:
@@ -374,5 +472,5 @@ def check_templates(
     overlays: Sequence[Path] = (),
 ) -> tuple[list[str], list[str]]:
     """(errors, warnings) for ``practice-bot check``: every problem, nothing raised."""
-    _, problems, warnings = _validate(directory, practice, schedule, channels, overlays)
-    return [str(p) for p in problems], warnings
+    found = _validate(directory, practice, schedule, channels, overlays)
+    return [str(p) for p in found.problems], found.warnings

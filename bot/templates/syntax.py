@@ -41,6 +41,7 @@ PLACEHOLDERS = (
     "website",
     "opening_hours",
     "next_opening",
+    "closed_reason",
 )
 CONTACT_PLACEHOLDERS = ("phone", "email", "booking_url")
 _PLACEHOLDER_LIST = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
