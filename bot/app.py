@@ -131,6 +131,27 @@ class Runtime:
         self.webhooks.policy = practices.policy
         self.pacer.configure(practices.rates())
 
+    async def keep_texts(self, practices: Sequence[ServedPractice]) -> None:
+        """Keep the texts in use of ``practices`` as their last good sets."""
+        if not practices:
+            return
+        sets = {p.slug: p.templates.current.texts for p in practices}
+        try:
+            await self.store.save_texts(sets, self.clock())
+        except StoreUnavailable:
+            log.warning("templates_not_kept")
+
+    def password_hashes(self) -> dict[str, str]:
+        """Who may sign in to the manager's page, and their argon2 hashes: ``admin``, and in
+        a group each practice that has a ``MANAGER_PASSWORD_HASH``."""
+        admin = self.settings.admin_password_hash
+        hashes = {"admin": admin.get_secret_value()} if admin is not None else {}
+        for practice in self.practices.served:
+            own = practice.settings.manager_password_hash
+            if practice.slug and own is not None:
+                hashes[practice.slug] = own.get_secret_value()
+        return hashes
+
     def _count_reload(self, ok: bool) -> None:
         self.metrics.template_reloads.labels("ok" if ok else "failed").inc()
 
@@ -339,6 +360,12 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     app.on_response_prepare.append(_security_headers)
+    if settings.admin_password_hash is not None:
+        # The manager's page (SPEC §10); without the admin's hash /admin is a plain 404.
+        from bot.admin.auth import Gate  # noqa: PLC0415 - loaded only when the page is on
+        from bot.admin.views import add_admin  # noqa: PLC0415
+
+        add_admin(app, Gate(keyring, rt.password_hashes), rt)
 
     async def watch_ctx(_: web.Application) -> AsyncIterator[None]:
         task = background(_watch(rt, template_poll), "watch")
@@ -448,7 +475,7 @@ async def _watch(rt: Runtime, interval: float) -> None:
             await asyncio.wait_for(rt.reload_requested.wait(), interval)
         for practice in rt.practices.served:
             if practice.templates.reload():
-                await _save_texts(rt, [practice])
+                await rt.keep_texts([practice])
             await asyncio.sleep(0)  # a group's hundreds of folders never hold up a webhook
         if files is None:
             continue
@@ -489,7 +516,7 @@ async def _reload_group(rt: Runtime, files: GroupFiles) -> None:
         log.warning("restart_needed", variables=later)
     kept = {p.slug for p in served if running.get(p.slug) is p}
     rt.serve(Practices(served, app_id=rt.settings.meta_app_id))
-    await _save_texts(rt, [p for p in served if p.slug not in kept])
+    await rt.keep_texts([p for p in served if p.slug not in kept])
     log.info(
         "practices_reloaded",
         practices=len(served),
@@ -519,7 +546,7 @@ async def _texts_at_start(rt: Runtime) -> None:
         TemplateError: a practice's files are broken and no good set was ever kept.
     """
     good = [p for p in rt.practices.served if p.templates.has_set]
-    await _save_texts(rt, good)
+    await rt.keep_texts(good)
     problems: list[str] = []
     for practice in rt.practices.served:
         error = practice.templates.error
@@ -543,17 +570,6 @@ async def _texts_at_start(rt: Runtime) -> None:
         ]
     if problems:
         raise TemplateError(problems)
-
-
-async def _save_texts(rt: Runtime, practices: Sequence[ServedPractice]) -> None:
-    """Keep the texts in use of ``practices`` as their last good sets."""
-    if not practices:
-        return
-    sets = {p.slug: p.templates.current.texts for p in practices}
-    try:
-        await rt.store.save_texts(sets, rt.clock())
-    except StoreUnavailable:
-        log.warning("templates_not_kept")
 
 
 def _keep_or_serve(

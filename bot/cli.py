@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import errno
 import gc
-import io
-import json
 import os
 import sys
 import time
@@ -31,6 +28,7 @@ from bot import __version__
 from bot.envfile import read_env_file
 from bot.errors import ConfigError, StoreUnavailable, TemplateError
 from bot.events import Channel, EventKind
+from bot.export import export, utc_time
 from bot.practices import (
     GroupFiles,
     Practice,
@@ -129,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     purge = contacts_cmd.add_parser("purge", help="apply retention now")
     _env_file_option(purge)
     _practice_option(purge)
+
+    admin = commands.add_parser("admin", help="the practice manager's page")
+    admin_cmd = admin.add_subparsers(dest="admin_command", required=True)
+    admin_cmd.add_parser(
+        "hash-password",
+        help="read a password (not shown as you type it) and print its hash for "
+        "ADMIN_PASSWORD_HASH or MANAGER_PASSWORD_HASH",
+    )
 
     simulate = commands.add_parser(
         "simulate",
@@ -268,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "admin":
+        return _hash_password()
     try:
         deployment = _deployment(args)
     except (ConfigError, TemplateError) as error:
@@ -294,6 +302,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in error.problems:
             _err(line)
         return EXIT_CONFIG
+
+
+MIN_PASSWORD = 12
+
+
+def _hash_password() -> int:
+    """Ask for a password twice without echo (or read one line from a pipe) and print its
+    argon2id hash: the hash, never the password, goes in the env file."""
+    from argon2 import PasswordHasher  # noqa: PLC0415 - only this command needs it
+
+    if sys.stdin.isatty():
+        import getpass  # noqa: PLC0415
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            _err("the two passwords differ; nothing was printed")
+            return EXIT_PROBLEMS
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD:
+        _err(f"use at least {MIN_PASSWORD} characters (a few words make a good password)")
+        return EXIT_PROBLEMS
+    # Every "$" twice: docker compose's env_file would expand "$argon2id" as a variable.
+    print(PasswordHasher().hash(password).replace("$", "$$"))
+    return EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -455,10 +488,6 @@ def _day_start(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
-def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _contacts_usage(args: argparse.Namespace) -> str | None:
     """A problem with the options of a ``contacts`` command, found before the store is opened."""
     if args.contacts_command == "forget":
@@ -518,19 +547,7 @@ async def _contacts_async(
             since = _day_start(args.since) if args.since else None
             until = _day_start(args.until + timedelta(days=1)) if args.until else None
             records = _of(await store.contacts(since, until), slug)
-            rows = [
-                {
-                    "time": _utc(r.time),
-                    **({"practice": r.practice} if group else {}),
-                    "channel": r.channel,
-                    "pseudonym": r.pseudonym,
-                    "kind": r.kind,
-                    "outcome": r.outcome,
-                    "template": r.template or "",
-                }
-                for r in records
-            ]
-            sys.stdout.write(_export(rows, args.format, GROUP_FIELDS if group else FIELDS))
+            sys.stdout.write(export(records, args.format, group=group))
         elif command == "summary":
             records = _of(await store.contacts(time.time() - args.days * 86400, None), slug)
             print(_summary(records, args.days, by_practice=group and slug is None))
@@ -561,20 +578,6 @@ def _of(records: list[ContactRecord], slug: str | None) -> list[ContactRecord]:
     return records if slug is None else [r for r in records if r.practice == slug]
 
 
-FIELDS = ("time", "channel", "pseudonym", "kind", "outcome", "template")
-GROUP_FIELDS = ("time", "practice", *FIELDS[1:])  # SPEC §7: with PRACTICES_DIR, after time
-
-
-def _export(rows: list[dict[str, str]], fmt: str, fields: Sequence[str]) -> str:
-    if fmt == "json":
-        return json.dumps(rows, indent=2) + "\n"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def _summary(records: Sequence[ContactRecord], days: int, *, by_practice: bool = False) -> str:
     counts: Counter[tuple[str, str, str, str]] = Counter()
     tests = 0
@@ -583,7 +586,7 @@ def _summary(records: Sequence[ContactRecord], days: int, *, by_practice: bool =
             tests += 1  # practice-bot simulate: not a patient
             continue
         practice = record.practice if by_practice else ""
-        counts[(_utc(record.time)[:10], practice, record.channel, record.outcome)] += 1
+        counts[(utc_time(record.time)[:10], practice, record.channel, record.outcome)] += 1
     left_out = f" ({tests} test messages left out)" if tests else ""
     if not counts:
         return f"no contacts in the last {days} days{left_out}"

@@ -64,7 +64,7 @@ def _differences(value: str) -> list[str]:
             "has a space or tab at its start or end: kept here and in docker run --env-file, "
             "trimmed by a dotenv reader or docker compose's env_file"
         )
-    if "$" in value:
+    if "$" in value.replace("$$", ""):  # "$$" is "$" to compose, and a hash reads either
         notes.append(
             'contains "$": kept as it is here and in docker run --env-file, while docker '
             "compose's env_file expands $NAME and ${NAME} (a dotenv reader ${NAME})"

@@ -98,6 +98,9 @@ ALLOWED_KEYS: frozenset[str] = frozenset(
         "removed",
         "variables",
         "saved_at",
+        # the manager's page
+        "who",
+        "action",
     }
 )
 

@@ -70,6 +70,7 @@ PRACTICE_VARIABLES = frozenset(
         "STAFF_QUIET_HOURS",
         "REPLY_MAX_AGE_HOURS",
         "CONTACT_LOG_RETENTION_DAYS",
+        "MANAGER_PASSWORD_HASH",
     }
 )
 # What a running group takes up when its files change; the rest of the main file (secrets,
@@ -139,8 +140,9 @@ def _load_one(env_file: Path | None, folder: Path) -> Practice:
         settings = load_settings(env_file, **overrides)
     except ConfigError as error:
         raise ConfigError([f"{path}: {line}" for line in error.problems]) from None
-    own = folder / "templates"
-    dirs = (own, settings.templates_dir) if own.is_dir() else (settings.templates_dir,)
+    # Its own folder is read first even before it exists: a text the manager's page saves
+    # there later is then picked up live.
+    dirs = (folder / "templates", settings.templates_dir)
     return Practice(
         slug=folder.name, settings=settings, templates_dirs=dirs, warnings=tuple(read.warnings)
     )

@@ -45,18 +45,27 @@ def normalise_contact_id(channel: Channel, contact_id: str, kind: ContactKind | 
 class Keyring:
     """Everything keyed by ``PSEUDONYM_KEY``; the key itself is never exposed."""
 
-    __slots__ = ("_aead", "_hmac", "_nonces")
+    __slots__ = ("_aead", "_hmac", "_nonces", "_sessions")
 
     def __init__(self, secret: str) -> None:
         key = secret.encode("utf-8")
         sealing_key = hmac.new(key, b"practice-bot recipient sealing v1", hashlib.sha256)
         self._aead = AESGCM(sealing_key.digest())
+        session_key = hmac.new(key, b"practice-bot admin sessions v1", hashlib.sha256)
+        self._sessions = hmac.new(session_key.digest(), digestmod=hashlib.sha256)
         # Keyed once; each pseudonym starts from a copy instead of setting the key up again.
         self._hmac = hmac.new(key, digestmod=hashlib.sha256)
         self._nonces: list[bytes] = []
 
     def __repr__(self) -> str:
         return "Keyring(<hidden>)"
+
+    def session_mac(self, message: str) -> str:
+        """A MAC for the manager's page (sessions, form tokens): a key of its own, derived
+        from ``PSEUDONYM_KEY``, so every replica accepts what another signed."""
+        mac = self._sessions.copy()
+        mac.update(message.encode("utf-8"))
+        return mac.hexdigest()
 
     def _mac(self, message: str) -> str:
         mac = self._hmac.copy()

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] | None = None
+    # The practice manager's page (SPEC §10): argon2 hashes from `practice-bot admin
+    # hash-password`; the admin signs in to every practice, a manager to theirs alone.
+    admin_password_hash: SecretStr | None = None
+    manager_password_hash: SecretStr | None = None
 
     @field_validator("log_level", "log_format", "instagram_login", "bank_holidays", mode="before")
     @classmethod
@@ -128,6 +132,21 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("is blank: it holds only spaces or tabs")
         return value
+
+    @field_validator("admin_password_hash", "manager_password_hash")
+    @classmethod
+    def _argon2(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        # `hash-password` prints every "$" twice, as docker compose's env_file needs; read
+        # directly (docker run --env-file, the CLI) the doubled form is the same hash.
+        text = value.get_secret_value().replace("$$", "$")
+        if not text.startswith("$argon2id$"):
+            raise ValueError(
+                "is not an argon2id password hash; make one with "
+                "`practice-bot admin hash-password` and paste the whole line it prints"
+            )
+        return SecretStr(text)
 
     @field_validator("meta_app_secret")
     @classmethod

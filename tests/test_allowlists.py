@@ -260,6 +260,8 @@ REVIEWED_LOG_KEYS = frozenset(
         "removed",
         "variables",  # names of settings that need a restart, never their values
         "saved_at",  # when the last good set of texts was kept
+        "who",  # the manager's page: "admin" or a practice's slug, never a person's name
+        "action",  # sign_in, sign_out, save, export
     }
 )
 

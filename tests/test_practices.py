@@ -59,7 +59,7 @@ def test_practices_channels_are_each_practices_own() -> None:
 
 
 def test_practices_own_templates_folder_comes_first() -> None:
-    """A practice with a templates folder reads it before the group's; others the group's."""
+    """Each practice reads its own templates folder (if it has one yet) before the group's."""
     dirs = {
         p.slug: p.templates_dirs
         for p in load_practices(EXAMPLE / "group.env", EXAMPLE / "practices")
@@ -68,7 +68,10 @@ def test_practices_own_templates_folder_comes_first() -> None:
         EXAMPLE / "practices" / "cardiff-bay" / "templates",
         Path("templates"),
     )
-    assert dirs["leeds-riverside"] == (Path("templates"),)
+    assert dirs["leeds-riverside"] == (
+        EXAMPLE / "practices" / "leeds-riverside" / "templates",
+        Path("templates"),
+    )
 
 
 def test_practices_app_level_variable_in_a_practice_file_is_refused(tmp_path: Path) -> None:

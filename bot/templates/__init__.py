@@ -8,7 +8,13 @@
 
 from __future__ import annotations
 
-from bot.templates.files import PracticeInfo, TemplateKind, TemplateSet, check_templates
+from bot.templates.files import (
+    PracticeInfo,
+    TemplateKind,
+    TemplateSet,
+    check_templates,
+    files_in_force,
+)
 from bot.templates.live import LiveTemplates
 from bot.templates.preview import preview
 from bot.templates.syntax import (
@@ -31,6 +37,7 @@ __all__ = [
     "TemplateKind",
     "TemplateSet",
     "check_templates",
+    "files_in_force",
     "parse_template",
     "preview",
 ]

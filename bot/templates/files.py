@@ -30,7 +30,13 @@ from bot.templates.syntax import (
     parse_template,
 )
 
-__all__ = ["PracticeInfo", "TemplateKind", "TemplateSet", "check_templates"]
+__all__ = [
+    "PracticeInfo",
+    "TemplateKind",
+    "TemplateSet",
+    "check_templates",
+    "files_in_force",
+]
 
 _MAX_FILE_BYTES = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
@@ -314,7 +320,7 @@ def _present(directory: Path) -> set[str]:
     return names
 
 
-def _folders_of(directory: Path, overlays: Sequence[Path]) -> dict[str, Path]:
+def files_in_force(directory: Path, overlays: Sequence[Path] = ()) -> dict[str, Path]:
     """Each file name present, with the folder it is read from: the first overlay that has
     it, else ``directory``."""
     found: dict[str, Path] = {}
@@ -334,7 +340,7 @@ def _validate(
     templates: dict[str, Template] = {}
     problems: list[Problem] = []
     warnings: list[str] = []
-    folder_of = _folders_of(directory, overlays)
+    folder_of = files_in_force(directory, overlays)
     present = set(folder_of)
     for kind in TemplateKind:
         name = _file_name(kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.adapter import Adapter, utf16_length
@@ -10,7 +11,7 @@ from bot.hours import DAY_NAMES, MONTH_NAMES, format_next_opening
 from bot.replies import Reply
 from bot.templates.files import TemplateSet
 
-__all__ = ["preview"]
+__all__ = ["ChannelPreview", "channel_previews", "moment_text", "preview"]
 
 
 def _plain_reason(adapter: Adapter, reply: Reply) -> str:
@@ -32,8 +33,47 @@ def _buttons_text(adapter: Adapter, reply: Reply) -> str:
     return f"{'Button' if len(buttons) == 1 else 'Buttons'}: {shown}"
 
 
-def preview(templates: TemplateSet, channel: Channel | None, at: datetime) -> str:
-    """What a patient would get at ``at``: per channel (or all three), text, file and buttons."""
+@dataclass(frozen=True, slots=True)
+class ChannelPreview:
+    """One channel's reply at a moment: the text, the file it came from, its length against
+    the channel's limit, and its buttons (or why it has none)."""
+
+    label: str  # "WhatsApp"
+    text: str
+    source: str
+    size: int
+    limit: int
+    unit: str
+    counting: str
+    buttons: str
+
+
+def channel_previews(
+    templates: TemplateSet, channel: Channel | None, at: datetime
+) -> list[ChannelPreview]:
+    """What a patient would get at ``at`` on ``channel`` (or on every channel)."""
+    previews = []
+    for each in [channel] if channel is not None else list(templates.channels):
+        adapter = templates.channels[each]
+        reply = templates.render(each, at)
+        limit = adapter.text_limit
+        previews.append(
+            ChannelPreview(
+                label=limit.label,
+                text=reply.text,
+                source=reply.source,
+                size=limit.measure(reply.text),
+                limit=limit.limit,
+                unit=limit.unit,
+                counting=limit.counting,
+                buttons=_buttons_text(adapter, reply),
+            )
+        )
+    return previews
+
+
+def moment_text(templates: TemplateSet, at: datetime) -> str:
+    """``At Friday 25 December 2026 10:00 GMT the practice is closed: …``."""
     schedule = templates.schedule
     local = at.astimezone(schedule.tz)
     when = (
@@ -48,17 +88,16 @@ def preview(templates: TemplateSet, channel: Channel | None, at: datetime) -> st
         moment = schedule.next_opening(at)
         if moment is not None:
             state += f"; it next opens {format_next_opening(moment)}"
-    blocks = [f"At {when} {state}."]
-    for each in [channel] if channel is not None else list(templates.channels):
-        adapter = templates.channels[each]
-        reply = templates.render(each, at)
-        limit = adapter.text_limit
-        rule = "=" * 8
-        blocks.append(
-            f"{rule} {limit.label}: from {reply.source}, "
-            f"{limit.measure(reply.text)} of {limit.limit} {limit.unit} "
-            f"({limit.counting}) {rule}\n"
-            f"{reply.text}\n"
-            f"{'-' * 8} {_buttons_text(adapter, reply)}"
-        )
+    return f"At {when} {state}."
+
+
+def preview(templates: TemplateSet, channel: Channel | None, at: datetime) -> str:
+    """What a patient would get at ``at``: per channel (or all three), text, file and buttons."""
+    blocks = [moment_text(templates, at)]
+    rule = "=" * 8
+    blocks.extend(
+        f"{rule} {p.label}: from {p.source}, {p.size} of {p.limit} {p.unit} "
+        f"({p.counting}) {rule}\n{p.text}\n{'-' * 8} {p.buttons}"
+        for p in channel_previews(templates, channel, at)
+    )
     return "\n\n".join(blocks)

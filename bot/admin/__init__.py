@@ -1,0 +1,3 @@
+"""The practice manager's page (SPEC §10)."""
+
+from __future__ import annotations
