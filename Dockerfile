@@ -2,7 +2,7 @@
 #
 #   docker build -t practice-bot .
 #   docker run -d --name practice-bot --env-file .env -p 127.0.0.1:8080:8080 \
-#     -v practice-bot-data:/app/data -v "$PWD/templates:/app/templates:ro" practice-bot
+#     -v practice-bot-data:/app/data -v "$PWD/templates:/app/templates" practice-bot
 #
 # Configuration comes only from the environment (docker run --env-file / compose env_file):
 # no .env file is ever copied into the image.
@@ -42,8 +42,9 @@ RUN groupadd --system --gid 10001 practicebot \
 COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
-# The shipped reply texts; mount the practice's own over them (-v ./templates:/app/templates:ro)
-# so the manager's edits survive upgrades. The service reloads them while it runs.
+# The shipped reply texts; mount the practice's own over them (-v ./templates:/app/templates,
+# writable by uid 10001 for the manager's page) so the manager's edits survive upgrades. The
+# service reloads them while it runs.
 COPY templates/ /app/templates/
 RUN python -c "import zoneinfo; zoneinfo.ZoneInfo('Europe/London')" \
     && mkdir -p /app/data \

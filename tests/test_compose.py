@@ -260,13 +260,14 @@ def test_compose_bot_database_url_inside_data_volume() -> None:
     assert PurePosixPath(url.removeprefix("sqlite:///")).parent == PurePosixPath(volume)
 
 
-def test_compose_templates_mounted_read_only_on_templates_dir() -> None:
-    """Every bot service mounts ./templates read-only where TEMPLATES_DIR points."""
+def test_compose_templates_mounted_writable_on_templates_dir() -> None:
+    """Every bot service mounts ./templates where TEMPLATES_DIR points, writable: it is the
+    live folder the manager's page saves to."""
     templates_dir = _runtime().env()["TEMPLATES_DIR"]
     for name, service in _bot_services().items():
         binds = [m for m in _mounts(service) if m["type"] == "bind"]
         assert [(_interpolate(m["source"], {}), m["target"], m["read_only"]) for m in binds] == [
-            ("./templates", templates_dir, True)
+            ("./templates", templates_dir, False)
         ], name
         assert _environment(service).get("TEMPLATES_DIR", templates_dir) == templates_dir
 
