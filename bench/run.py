@@ -331,6 +331,7 @@ class Context:
     cold_starts: list[float] = field(default_factory=list)
     peak_rss: dict[str, float] = field(default_factory=dict)
     servers: list[Server] = field(default_factory=list)
+    bot_env: dict[str, str] = field(default_factory=dict)  # every bot's extra settings
 
     def bot(self, name: str, graph_url: str, **env: str) -> Server:
         """``practice-bot serve`` with a fresh data directory, pinned to the server CPU."""
@@ -354,6 +355,7 @@ class Context:
             "PORT": str(port),
             "LOG_LEVEL": "info",
             "LOG_FORMAT": "json",
+            **self.bot_env,
             **env,
         }
         argv = self.cores.server_argv([sys.executable, "-m", "bot", "serve"])
@@ -1009,7 +1011,9 @@ def _jsonable(res: Results) -> dict[str, Any]:
 # main
 
 
-async def run(profile: Profile, *, profile_bot: bool = False) -> Results:
+async def run(
+    profile: Profile, *, profile_bot: bool = False, bot_env: dict[str, str] | None = None
+) -> Results:
     """Every phase in order (or only the profiled throughput run); servers are always stopped."""
     cores = Cores.detect()
     cores.pin_self()
@@ -1045,7 +1049,14 @@ async def run(profile: Profile, *, profile_bot: bool = False) -> Results:
             f"signed {sum(len(b.senders) for b in bodies.values()):,} distinct bodies "
             f"in {time.monotonic() - started:.1f} s"
         )
-        ctx = Context(profile=profile, cores=cores, work=work, wrk=wrk, bodies=bodies)
+        ctx = Context(
+            profile=profile,
+            cores=cores,
+            work=work,
+            wrk=wrk,
+            bodies=bodies,
+            bot_env=bot_env or {},
+        )
         phases: list[tuple[str, Callable[[Context, Results], Awaitable[None]]]] = [
             (f"1  throughput: floor and practice-bot, {profile.rounds} rounds", phase_throughput),
             ("2a reference: floor at 500/s", phase_floor_500),
@@ -1093,6 +1104,13 @@ async def run(profile: Profile, *, profile_bot: bool = False) -> Results:
     return res
 
 
+def _bench_admin_hash() -> str:
+    """A hash of a throwaway password: the page is on, and nobody signs in."""
+    from argon2 import PasswordHasher  # noqa: PLC0415 - only with --admin
+
+    return PasswordHasher().hash(os.urandom(16).hex())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit 0 when every target is met, 1 when one is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -1103,8 +1121,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the bot's throughput run, sampled by py-spy; prints where the time goes",
     )
+    parser.add_argument(
+        "--admin",
+        action="store_true",
+        help="with the practice manager's page on (ADMIN_PASSWORD_HASH set)",
+    )
     args = parser.parse_args(argv)
-    res = asyncio.run(run(QUICK if args.quick else FULL, profile_bot=args.profile))
+    bot_env = {"ADMIN_PASSWORD_HASH": _bench_admin_hash()} if args.admin else {}
+    res = asyncio.run(run(QUICK if args.quick else FULL, profile_bot=args.profile, bot_env=bot_env))
     if args.json is not None:
         args.json.write_text(json.dumps(_jsonable(res), indent=2) + "\n")
         print(f"\nwrote {args.json}")
