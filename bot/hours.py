@@ -282,12 +282,21 @@ def parse_closed_dates(spec: str) -> tuple[tuple[date, date], ...]:
 
 
 def _parse_date(text: str, item: str) -> date:
+    return parse_day(text, f" in {item!r}")
+
+
+def parse_day(text: str, where: str = "") -> date:
+    """``YYYY-MM-DD`` as a date; ``where`` (`` in '…'``) places it in the error.
+
+    Raises:
+        ValueError: not written as YYYY-MM-DD, or no such day.
+    """
     if _DATE.fullmatch(text) is None:
-        raise ValueError(f"{text!r} in {item!r} is not a date; write dates as YYYY-MM-DD")
+        raise ValueError(f"{text!r}{where} is not a date; write dates as YYYY-MM-DD")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} in {item!r} is not a real date") from None
+        raise ValueError(f"{text!r}{where} is not a real date") from None
 
 
 def _parse_region(code: str) -> tuple[str, str | None] | None:

@@ -15,9 +15,8 @@ case with every run of other characters as one dash: ``Staff training`` is
 from __future__ import annotations
 
 import re
-from datetime import date
 
-from bot.hours import Closure
+from bot.hours import Closure, parse_day
 from bot.templates.syntax import Problem
 
 __all__ = ["CLOSURES_FILE", "closure_key", "parse_closures"]
@@ -26,9 +25,8 @@ CLOSURES_FILE = "closures.txt"
 _LINE = re.compile(
     r"(?P<first>\S+?)(?:\.\.(?P<last>\S+))?(?:[ \t]+(?P<label>.*))?", flags=re.DOTALL
 )
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _LONGEST_LABEL = 60
-_EXAMPLE = "write 2026-12-24..2027-01-02 Christmas, or one day such as 2027-04-06"
+_EXAMPLE = "2026-12-24..2027-01-02 Christmas, or one day such as 2027-04-06"
 
 
 def closure_key(label: str) -> str:
@@ -52,10 +50,10 @@ def parse_closures(text: str, path: str) -> tuple[list[Closure], list[Problem]]:
             continue
         column = indent + 1
         try:
-            first = _day(match["first"])
-            last = _day(match["last"]) if match["last"] is not None else first
+            first = parse_day(match["first"])
+            last = parse_day(match["last"]) if match["last"] is not None else first
         except ValueError as error:
-            problems.append(Problem(path, number, column, f"{error}; {_EXAMPLE}"))
+            problems.append(Problem(path, number, column, f"{error}; a line reads {_EXAMPLE}"))
             continue
         label = " ".join((match["label"] or "").split())
         if last < first:
@@ -88,12 +86,3 @@ def parse_closures(text: str, path: str) -> tuple[list[Closure], list[Problem]]:
         else:
             closures.append(Closure(first, last, label))
     return closures, problems
-
-
-def _day(text: str) -> date:
-    if _DATE.fullmatch(text) is None:
-        raise ValueError(f"{text!r} is not a date")
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a real date") from None
