@@ -8,6 +8,7 @@ the Content-Security-Policy forbids every script. Nothing here touches the webho
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, Protocol
@@ -277,16 +278,30 @@ async def _logout(request: web.Request) -> web.StreamResponse:
 # -- texts -----------------------------------------------------------------------------
 
 
-def _purpose(name: str) -> str:
+CHANNEL_NAMES = {
+    Channel.WHATSAPP: "WhatsApp",
+    Channel.MESSENGER: "Messenger",
+    Channel.INSTAGRAM: "Instagram",
+}
+
+
+def _purpose(name: str, practice: ServedPractice) -> str:
+    """When patients get the text ``name``, in a manager's words."""
     if name in _PURPOSES:
         return _PURPOSES[name]
     parts = name.removesuffix(".txt").split(".")
     kind = "open" if parts[0] == "reply" else "closed"
     channel = next((c for c in Channel if c.value in parts[1:]), None)
-    closure = next((p for p in parts[1:] if p not in {c.value for c in Channel}), None)
-    where = f"on {channel.value.capitalize()}" if channel else "on every app"
-    during = f"during the closure '{closure}'" if closure else f"while the practice is {kind}"
-    return f"{during}, {where}"
+    key = next((p for p in parts[1:] if p not in {c.value for c in Channel}), None)
+    labels = {
+        closure_key(c.label): c.label
+        for c in practice.templates.current.schedule.closures
+        if c.label
+    }
+    where = f"on {CHANNEL_NAMES[channel]}" if channel else "on every app"
+    if key is None:
+        return f"while the practice is {kind}, {where}"
+    return f"during the closure “{labels.get(key, key)}”, {where}"
 
 
 def _new_names(practice: ServedPractice) -> list[str]:
@@ -306,19 +321,17 @@ async def _texts(request: web.Request) -> web.StreamResponse:
     templates = practice.templates
     live = in_force(templates)
     rows = [
-        {
-            "name": name,
-            "purpose": _purpose(name),
-            "on_disk": on_disk(templates, name) == text,
-        }
-        for name, text in live.items()
+        {"name": name, "purpose": _purpose(name, practice)}
+        for name in live
         if name != CLOSURES_FILE
     ]
+    differ = [name for name, text in live.items() if on_disk(templates, name) != text]
     return _page(
         request,
         "texts.html",
         **_common(request, practice, "texts"),
         rows=rows,
+        differ=differ,
         new_names=_new_names(practice),
         problems=templates.error.problems if templates.error else [],
         folder=str(target_folder(templates)),
@@ -383,9 +396,9 @@ def _editor(
         status=status,
         **_common(request, practice, "schedule" if name == CLOSURES_FILE else "texts"),
         name=name,
-        purpose=_purpose(name),
+        purpose=_purpose(name, practice),
         text=text,
-        channels=list(Channel),
+        channels=CHANNEL_NAMES,
         channel=channel.value if channel else "",
         at=at.strftime("%Y-%m-%dT%H:%M"),
         problems=problems or [],
@@ -450,13 +463,15 @@ async def _edit_post(request: web.Request) -> web.StreamResponse:
 async def _schedule(request: web.Request) -> web.StreamResponse:
     practice = _practice(request)
     texts = practice.templates.current
-    start = _now(request, practice).replace(minute=0)
+    now = _now(request, practice)
+    # Whole days, from now to the midnight after the last one: no period ends at "now".
+    midnight = now.replace(hour=0, minute=0)
     shown = []
-    for period in periods(texts.schedule, start, SCHEDULE_DAYS):
-        sent = "reply.txt"
-        if not period.open:
-            at = period.start if period.start >= start else start
-            sent = texts.render(Channel.WHATSAPP, at).source
+    for period in periods(texts.schedule, midnight, SCHEDULE_DAYS + 1):
+        if period.end <= now:
+            continue
+        period = replace(period, start=max(period.start, now))  # noqa: PLW2901 - clipped
+        sent = texts.render(Channel.WHATSAPP, period.start).source
         shown.append({"text": describe(period), "open": period.open, "file": sent})
     return _page(
         request,
@@ -489,7 +504,7 @@ async def _contacts(request: web.Request) -> web.StreamResponse:
     records = await _records(request, practice, since.timestamp())
     days = daily_counts(records, CHART_DAYS, today)
     totals: Mapping[str, int] = {
-        c.value: sum(d.by_channel.get(c.value, 0) for d in days) for c in Channel
+        CHANNEL_NAMES[c]: sum(d.by_channel.get(c.value, 0) for d in days) for c in Channel
     }
     outcomes: dict[str, int] = {}
     for day in days:
