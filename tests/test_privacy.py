@@ -134,6 +134,8 @@ class Identities:
     def phone(self) -> str:
         """A unique made-up UK mobile number in wa_id form (digits only)."""
         number = "4477009" + _digits(5)
+        while number in self.raw_ids:  # a number drawn twice would be one patient, not two
+            number = "4477009" + _digits(5)
         self.phones.add(number)
         self._raw(number)
         return number
