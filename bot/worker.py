@@ -189,7 +189,11 @@ class ReplyWorker:
         self._stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
         self._running: Counter[Queue] = Counter()  # jobs in flight per queue
-        self._claiming = 0  # claims on their way to the store: their jobs are not in flight yet
+        # Claims on their way to the store (the run loop's, and drain's): their jobs are not
+        # in flight yet. The event is set while there are none.
+        self._claiming = 0
+        self._claim_done = asyncio.Event()
+        self._claim_done.set()
         self._dirty: set[Queue] = set()  # queues that may have due jobs
         self._backlog: set[Queue] = set()  # queues whose last claim filled its limit
         self._last_depth = 0.0
@@ -224,6 +228,7 @@ class ReplyWorker:
         """Stop claiming, let in-flight sends finish (bounded), release remaining leases."""
         self._stopping = True
         self._wake.set()
+        await self._claim_done.wait()  # or its jobs would start after the wait below
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
             for task in pending:
@@ -243,8 +248,8 @@ class ReplyWorker:
             claimed, wait = await self._claim_round()
             if self._inflight:
                 await asyncio.wait(set(self._inflight))
-            elif self._claiming:
-                await asyncio.sleep(0.005)  # the run loop's claim may be bringing jobs
+            elif not self._claim_done.is_set():
+                await self._claim_done.wait()  # the run loop's claim may be bringing jobs
             elif claimed == 0 and wait == 0:
                 return
             elif claimed == 0:
@@ -270,6 +275,8 @@ class ReplyWorker:
         wait = 0.0
         now = self._clock()
         for queue in sorted(self._dirty, key=self._backlog.__contains__):
+            if self._stopping:
+                break
             free = min(
                 self._max_inflight - len(self._inflight),
                 self._queue_inflight - self._running[queue],
@@ -287,6 +294,7 @@ class ReplyWorker:
                 continue
             self._dirty.discard(queue)
             self._claiming += 1
+            self._claim_done.clear()
             try:
                 jobs = await self._store.claim(self.owner, now, limit, self._lease, queue)
             except StoreUnavailable:
@@ -295,6 +303,8 @@ class ReplyWorker:
                 return claimed, 0.0
             finally:
                 self._claiming -= 1
+                if not self._claiming:
+                    self._claim_done.set()
             if len(jobs) == limit:
                 self._dirty.add(queue)  # there may be more
                 self._backlog.add(queue)
