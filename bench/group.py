@@ -43,7 +43,12 @@ from tests.helpers.signing import sign  # noqa: E402
 
 TARGETS = {"start": 2.0, "rss_mb": 200.0, "ratio": 0.9, "position": 0.9}
 STARTS = 3  # cold starts of each deployment
-VARIANTS = ("single", "first", "last", "mix")
+VARIANTS = ("single", "first", "last", "mix", "paced")
+# "mix" spreads the webhooks over every practice, each sending at its own 80/s: the worker then
+# sends about 200 times the single practice's replies, on the same core. "paced" is the same
+# traffic with the group's sends paced to the single practice's total (80/s over all of them),
+# so the acknowledgements are compared under the same sending work.
+SINGLE_RATE = 80.0
 HOURS = (
     "Mon-Fri 08:30-17:00",
     "Mon-Thu 08:00-18:00; Fri 08:00-16:00",
@@ -119,6 +124,7 @@ def new_server(
     data = ctx.work / name
     data.mkdir()
     port = free_port()
+    paced = {"WHATSAPP_SENDS_PER_SECOND": f"{SINGLE_RATE / len(group.numbers):g}"}
     main = {
         "META_APP_SECRET": service.APP_SECRET,
         "META_VERIFY_TOKEN": service.VERIFY_TOKEN,
@@ -132,6 +138,7 @@ def new_server(
         "PORT": str(port),
         "LOG_LEVEL": "info",
         "LOG_FORMAT": "json",
+        **(paced if variant == "paced" else {}),
     }
     env_file = data / "group.env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in main.items()))
@@ -219,7 +226,8 @@ def _label(variant: str, practices: int) -> str:
         "group": f"group of {practices}",
         "first": "group, all to practice 1",
         "last": f"group, all to practice {practices}",
-        "mix": f"group, spread over all {practices}",
+        "mix": f"group, spread over all {practices}, each sending up to 80/s",
+        "paced": f"group, spread over all {practices}, sending 80/s in all",
     }[variant]
 
 
@@ -244,16 +252,20 @@ def table(res: Results) -> list[tuple[str, ...]]:
             figure = f"ack throughput, {_label(variant, n)} (median)"
             rows.append(_row(figure, f"{rate:,.0f} req/s, {cpu:.0f} us CPU/webhook"))
     errors = sum(run.errors for runs in res.rounds.values() for run in runs)
-    comparisons = [(v, "single", TARGETS["ratio"]) for v in VARIANTS[1:]]
-    for variant, base, target in [*comparisons, ("last", "first", TARGETS["position"])]:
+    comparisons: list[tuple[str, str, float | None]] = [
+        (v, "single", TARGETS["ratio"]) for v in ("first", "last", "paced")
+    ]
+    comparisons += [("mix", "single", None), ("last", "first", TARGETS["position"])]
+    for variant, base, target in comparisons:
         pairs = zip(res.rounds[variant], res.rounds[base], strict=False)
         ratios = [run.rate / ref.rate for run, ref in pairs if ref.rate]
         if ratios:
             ratio = statistics.median(ratios)
             spread = f" (rounds {min(ratios):.3f}-{max(ratios):.3f})" if len(ratios) > 1 else ""
             figure = f"{_label(variant, n)} / {_label(base, n)}, median of {len(ratios)} rounds"
-            ok = ratio >= target and errors == 0
-            rows.append(_row(figure, f"{ratio:.3f}x{spread}", f">= {target:.2f}x", ok))
+            ok = ratio >= target and errors == 0 if target is not None else None
+            limit = f">= {target:.2f}x" if target is not None else ""
+            rows.append(_row(figure, f"{ratio:.3f}x{spread}", limit, ok))
     after = {name: mb for name, mb in res.peak_rss_mb.items() if not name.startswith("start")}
     group = [mb for name, mb in after.items() if not name.startswith("single")]
     if group:
@@ -322,6 +334,7 @@ async def run(profile: harness.Profile, practices: int) -> Results:
                 bodies[f"{variant}-{part}"] = write_addressed(
                     path, next(set_ids), count, now, numbers
                 )
+        bodies["paced-warm"], bodies["paced-main"] = bodies["mix-warm"], bodies["mix-main"]
         print(f"group of {practices} and bodies written in {time.monotonic() - began:.1f} s")
         ctx = harness.Context(profile=profile, cores=cores, work=work, wrk=wrk, bodies=bodies)
         phases = (
