@@ -287,7 +287,9 @@ class ReplyWorker:
             limit = min(free, bucket.available()) if bucket is not None else free
             # With a backlog, wait for a handful of tokens and claim them in one query rather
             # than one query per token; a lone new job still goes as soon as there is one.
-            want = min(free, CLAIM_BATCH) if queue in self._backlog else 1
+            # A bucket smaller than a batch (a slow pace) is waited for whole, never for more.
+            batch = min(CLAIM_BATCH, int(bucket.capacity)) if bucket is not None else CLAIM_BATCH
+            want = min(free, batch) if queue in self._backlog else 1
             if bucket is not None and limit < want:
                 later = bucket.wait(min(want, int(bucket.capacity)))
                 wait = min(wait, later) if wait else later

@@ -69,3 +69,15 @@ async def test_worker_lone_job_is_claimed_at_once(tmp_path: Path, graph: FakeGra
         body = whatsapp_text("447700900001", "wamid.LONE", FIXTURE_TIME)
         assert (await service.post(body)).status == 200
         await graph.wait_for_requests(1, within=0.5)
+
+
+async def test_worker_slow_pace_backlog_keeps_sending(tmp_path: Path, graph: FakeGraph) -> None:
+    """At a pace below a claim batch (4/s), a backlog is still sent, a bucketful at a time."""
+    settings = make_settings(tmp_path, graph.url, whatsapp_sends_per_second=4)
+    quiet = WorkerConfig(poll_interval=60.0)
+    async with running_service(settings, worker=quiet) as service:
+        for i in range(12):  # 4 at once, then the backlog at 4 a second
+            body = whatsapp_text(f"4477009{i:05d}", f"wamid.SLOW{i}", FIXTURE_TIME)
+            assert (await service.post(body)).status == 200
+        requests = await graph.wait_for_requests(12, within=6.0)
+    assert len({r.json["to"] for r in requests if isinstance(r.json, dict)}) == 12
