@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import math
 import time
 import uuid
 from collections import Counter
@@ -196,6 +198,9 @@ class ReplyWorker:
         self._claim_done.set()
         self._dirty: set[Queue] = set()  # queues that may have due jobs
         self._backlog: set[Queue] = set()  # queues whose last claim filled its limit
+        # Queues waiting for send tokens, by the monotonic time they will have them.
+        self._parked: list[tuple[float, Queue]] = []
+        self._parked_until: dict[Queue, float] = {}  # each parked queue's earliest entry
         self._last_depth = 0.0
 
     def wake(self, queues: Iterable[Queue] = ()) -> None:
@@ -267,13 +272,18 @@ class ReplyWorker:
 
         Only queues marked dirty (a webhook queued work, a poll found some, or the last claim
         filled its limit) are asked, so an idle queue costs no query; a queue with a backlog
-        is asked after the others, so a new message is not held behind it. Returns the
-        number claimed and, when a queue had work but no token, the seconds until its next
-        token (0.0 when no queue was held back).
+        is asked after the others, so a new message is not held behind it; a queue without
+        the tokens it needs is parked until it has them. Returns the number claimed and the
+        seconds until the first parked queue's tokens (0.0 when none is parked).
         """
         claimed = 0
-        wait = 0.0
         now = self._clock()
+        moment = time.monotonic()
+        while self._parked and self._parked[0][0] <= moment:
+            until, queue = heapq.heappop(self._parked)
+            if self._parked_until.get(queue) == until:
+                del self._parked_until[queue]
+            self._dirty.add(queue)
         for queue in sorted(self._dirty, key=self._backlog.__contains__):
             if self._stopping:
                 break
@@ -291,8 +301,13 @@ class ReplyWorker:
             batch = min(CLAIM_BATCH, int(bucket.capacity)) if bucket is not None else CLAIM_BATCH
             want = min(free, batch) if queue in self._backlog else 1
             if bucket is not None and limit < want:
-                later = bucket.wait(min(want, int(bucket.capacity)))
-                wait = min(wait, later) if wait else later
+                # Parked until its tokens are there: a group's hundreds of queues waiting
+                # for their pace are not looked at again on every webhook's wake-up.
+                until = moment + max(bucket.wait(want), 0.001)
+                self._dirty.discard(queue)
+                if until < self._parked_until.get(queue, math.inf):
+                    self._parked_until[queue] = until
+                    heapq.heappush(self._parked, (until, queue))
                 continue
             self._dirty.discard(queue)
             self._claiming += 1
@@ -317,6 +332,7 @@ class ReplyWorker:
             for job in jobs:
                 self._start(queue, job)
             claimed += len(jobs)
+        wait = max(self._parked[0][0] - time.monotonic(), 0.001) if self._parked else 0.0
         return claimed, wait
 
     def _start(self, queue: Queue, job: Job) -> None:
