@@ -310,7 +310,7 @@ MIN_PASSWORD = 12
 def _hash_password() -> int:
     """Ask for a password twice without echo (or read one line from a pipe) and print its
     argon2id hash: the hash, never the password, goes in the env file."""
-    from argon2 import PasswordHasher  # noqa: PLC0415 - only this command needs it
+    from bot.admin.auth import HASHER  # noqa: PLC0415 - only this command needs it
 
     if sys.stdin.isatty():
         import getpass  # noqa: PLC0415
@@ -325,7 +325,7 @@ def _hash_password() -> int:
         _err(f"use at least {MIN_PASSWORD} characters (a few words make a good password)")
         return EXIT_PROBLEMS
     # Every "$" twice: docker compose's env_file would expand "$argon2id" as a variable.
-    print(PasswordHasher().hash(password).replace("$", "$$"))
+    print(HASHER.hash(password).replace("$", "$$"))
     return EXIT_OK
 
 
