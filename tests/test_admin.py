@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientResponse
 from argon2 import PasswordHasher
+from structlog.testing import capture_logs
 
 from bot.settings import Settings
 from tests.helpers.fake_graph import FakeGraph
@@ -315,3 +316,24 @@ async def test_admin_group_admin_saves_into_the_practices_own_folder(
     assert response.status == 303
     assert (tmp_path / "practices" / "glasgow-west" / "templates" / "reply.txt").read_text() == text
     assert group_page.runtime.practices.served[1].templates.current.texts["reply.txt"] == text
+
+
+async def test_admin_actions_are_logged_without_the_words(page: Service) -> None:
+    """A save is logged with who and which file, never the text saved."""
+    canary = "CANARY-admin-text-7f3a"
+    await _sign_in(page)
+    token = await _token(page)
+    with capture_logs() as logs:
+        response = await page.client.post(
+            "/admin/texts/reply.txt",
+            data={"token": token, "text": f"{canary}: call {{phone}}", "action": "save"},
+            allow_redirects=False,
+        )
+    assert response.status == 303
+    assert {
+        "event": "admin_action",
+        "who": "admin",
+        "action": "save",
+        "file": "reply.txt",
+    }.items() <= logs[-1].items()
+    assert canary not in repr(logs)
