@@ -59,12 +59,7 @@ def _field(html: str, name: str) -> str:
 
 
 async def _sign_in(service: Service, password: str = PASSWORD) -> ClientResponse:
-    form = await (await service.client.get("/admin/login")).text()
-    return await service.client.post(
-        "/admin/login",
-        data={"login": _field(form, "login"), "account": "admin", "password": password},
-        allow_redirects=False,
-    )
+    return await _sign_in_as(service, "admin", password)
 
 
 async def _token(service: Service, path: str = "/admin/texts") -> str:

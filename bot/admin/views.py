@@ -7,6 +7,7 @@ the Content-Security-Policy forbids every script. Nothing here touches the webho
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -419,25 +420,11 @@ async def _edit_post(request: web.Request) -> web.StreamResponse:
     channel = _channel(form.get("channel"))
     at = _moment(request, practice, str(form.get("at") or ""))
     checked = check_draft(practice.templates, name, text)
+    again = functools.partial(_editor, request, practice, name, text, channel=channel, at=at)
     if checked.texts is None:
-        return _editor(
-            request,
-            practice,
-            name,
-            text,
-            channel=channel,
-            at=at,
-            status=422,
-            problems=checked.problems,
-        )
+        return again(status=422, problems=checked.problems)
     if form.get("action") != "save":
-        return _editor(
-            request,
-            practice,
-            name,
-            text,
-            channel=channel,
-            at=at,
+        return again(
             previews=channel_previews(checked.texts, channel, at),
             moment=moment_text(checked.texts, at),
             warnings=checked.warnings,
