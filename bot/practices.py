@@ -71,6 +71,7 @@ PRACTICE_VARIABLES = frozenset(
         "REPLY_MAX_AGE_HOURS",
         "CONTACT_LOG_RETENTION_DAYS",
         "MANAGER_PASSWORD_HASH",
+        "URGENT_HELP",
     }
 )
 # What a running group takes up when its files change; the rest of the main file (secrets,

@@ -23,6 +23,7 @@ from bot.errors import ConfigError
 from bot.events import Channel
 from bot.hours import Schedule, check_bank_holidays, parse_closed_dates, parse_opening_hours
 from bot.templates import PracticeInfo
+from bot.wording import urgent_help
 
 __all__ = ["ChannelState", "Settings", "load_settings"]
 
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     # hash-password`; the admin signs in to every practice, a manager to theirs alone.
     admin_password_hash: SecretStr | None = None
     manager_password_hash: SecretStr | None = None
+    urgent_help: str | None = None  # completes "For urgent help, …"; default by nation
 
     @field_validator("log_level", "log_format", "instagram_login", "bank_holidays", mode="before")
     @classmethod
@@ -327,6 +329,7 @@ class Settings(BaseSettings):
             email=self.practice_email,
             booking_url=self.practice_booking_url,
             website=self.practice_website,
+            urgent_help=urgent_help(self.bank_holidays, self.urgent_help),
         )
 
     def schedule(self) -> Schedule:

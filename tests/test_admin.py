@@ -41,6 +41,7 @@ def admin_settings(tmp_path: Path, graph: FakeGraph) -> Settings:
         admin_password_hash=HASH,
         opening_hours="Mon-Sun 00:00-24:00",
         bank_holidays="none",
+        urgent_help="call NHS 111",
     )
 
 

@@ -26,6 +26,7 @@ from bot.templates import (
     check_templates,
     preview,
 )
+from bot.wording import URGENT_HELP_BY_NATION
 
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 LONDON = ZoneInfo("Europe/London")
@@ -39,8 +40,13 @@ PRACTICE = PracticeInfo(
     email="reception@riversidedental.co.uk",
     booking_url="https://riversidedental.co.uk/book",
     website="https://riversidedental.co.uk",
+    urgent_help=URGENT_HELP_BY_NATION["GB-ENG"],
 )
-PHONE_ONLY = PracticeInfo(name="Riverside Dental Practice", phone="+44 20 7946 0123")
+PHONE_ONLY = PracticeInfo(
+    name="Riverside Dental Practice",
+    phone="+44 20 7946 0123",
+    urgent_help=URGENT_HELP_BY_NATION["GB-ENG"],
+)
 CHANNELS = REGISTRY.adapters
 
 

@@ -58,6 +58,7 @@ class PracticeInfo:
     email: str | None = None
     booking_url: str | None = None
     website: str | None = None
+    urgent_help: str = ""  # completes "For urgent help, …" (bot.wording); "" when none is known
 
 
 def _decode(data: bytes, path: str) -> tuple[str | None, Problem | None]:
@@ -149,6 +150,7 @@ def _values(
         "opening_hours": opening_hours,
         "next_opening": next_opening,
         "closed_reason": closed_reason,
+        "urgent_help": practice.urgent_help,
     }
 
 
@@ -421,6 +423,17 @@ def _load_closures(path: Path) -> tuple[str | None, list[Closure], list[Problem]
 
 def _content_problems(template: Template, values: Mapping[str, str]) -> Iterable[Problem]:
     used = template.placeholders
+    if "urgent_help" in used and not values["urgent_help"].strip():
+        line, column = _position(template, "{urgent_help}")
+        yield Problem(
+            template.path,
+            line,
+            column,
+            "{urgent_help} has no wording for this practice: there is a default for England, "
+            "Wales and Scotland (BANK_HOLIDAYS), not for Northern Ireland or elsewhere, where "
+            "urgent dental care is arranged locally; set URGENT_HELP to what patients should "
+            "do, e.g. URGENT_HELP=call the out-of-hours dental service on 028 9000 0000",
+        )
     if not any(name in used and values[name].strip() for name in CONTACT_PLACEHOLDERS):
         available = [f"{{{n}}}" for n in CONTACT_PLACEHOLDERS if values[n].strip()]
         choices = " or ".join(available) if available else "{phone}"
@@ -430,6 +443,15 @@ def _content_problems(template: Template, values: Mapping[str, str]) -> Iterable
             1,
             f"the message gives patients no way to reach the practice; include {choices}",
         )
+
+
+def _position(template: Template, needle: str) -> tuple[int, int]:
+    """Line and column of ``needle`` in the template's text as written (1, 1 if absent)."""
+    for number, line in enumerate(template.source.splitlines(), start=1):
+        column = line.find(needle)
+        if column >= 0:
+            return number, column + 1
+    return 1, 1
 
 
 def _length_checks(

@@ -42,6 +42,7 @@ PLACEHOLDERS = (
     "opening_hours",
     "next_opening",
     "closed_reason",
+    "urgent_help",
 )
 CONTACT_PLACEHOLDERS = ("phone", "email", "booking_url")
 _PLACEHOLDER_LIST = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
