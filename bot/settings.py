@@ -111,8 +111,16 @@ class Settings(BaseSettings):
     admin_password_hash: SecretStr | None = None
     manager_password_hash: SecretStr | None = None
     urgent_help: str | None = None  # completes "For urgent help, …"; default by nation
+    wording_checks: Literal["warn", "strict"] = "warn"  # a text missing a point: warn or refuse
 
-    @field_validator("log_level", "log_format", "instagram_login", "bank_holidays", mode="before")
+    @field_validator(
+        "log_level",
+        "log_format",
+        "instagram_login",
+        "bank_holidays",
+        "wording_checks",
+        mode="before",
+    )
     @classmethod
     def _lower(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().lower() == "none":
@@ -330,6 +338,7 @@ class Settings(BaseSettings):
             booking_url=self.practice_booking_url,
             website=self.practice_website,
             urgent_help=urgent_help(self.bank_holidays, self.urgent_help),
+            strict_wording=self.wording_checks == "strict",
         )
 
     def schedule(self) -> Schedule:

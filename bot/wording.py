@@ -1,4 +1,5 @@
-"""What every reply must say, by nation: the urgent-help route (SPEC §11).
+"""What every reply must say (SPEC §11): the points a text must keep, and the urgent-help route
+by nation.
 
 NHS urgent care is reached differently in each UK nation: NHS 111 in England, NHS 111 Wales,
 NHS 24 (on 111) in Scotland. Northern Ireland's dental out-of-hours care is arranged by
@@ -8,7 +9,17 @@ area, not through one number, so it has no default: the practice says its own in
 
 from __future__ import annotations
 
-__all__ = ["URGENT_HELP_BY_NATION", "urgent_help"]
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "LONGEST_WORDS",
+    "POINTS",
+    "URGENT_HELP_BY_NATION",
+    "Point",
+    "urgent_help",
+    "wording_notes",
+]
 
 URGENT_HELP_BY_NATION = {
     "GB-ENG": "use NHS 111 online or call 111",
@@ -22,3 +33,86 @@ def urgent_help(bank_holidays: str, own: str | None) -> str:
     if own and own.strip():
         return own.strip()
     return URGENT_HELP_BY_NATION.get(bank_holidays.upper(), "")
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One thing every reply (or every closed reply) must tell the patient, recognised by
+    meaning: any of a few phrasings, in English or Welsh, counts."""
+
+    says: str  # "that the reply is automatic", for the warning
+    example: str
+    phrasings: tuple[re.Pattern[str], ...]
+    closed_only: bool = False
+
+    def made_by(self, text: str) -> bool:
+        """Whether ``text`` (a template as written) makes this point."""
+        return any(phrasing.search(text) for phrasing in self.phrasings)
+
+
+def _any(*patterns: str) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+
+
+# An apostrophe typed straight or curly, as editors and phones write it.
+_APOS = "['\u2019]?"
+_NOT = (
+    rf"(?:can{_APOS}t|cannot|can not|are unable to|aren{_APOS}t able to|don{_APOS}t|do not"
+    rf"|won{_APOS}t|will not)"
+)
+POINTS = (
+    Point(
+        "that the reply is automatic",
+        '"This is an automatic reply."',
+        _any(r"\bautomatic", r"\bautomated\b", r"\bauto-?reply", r"\bawtomatig"),
+    ),
+    Point(
+        "that clinical advice can't be given by message",
+        '"We can\'t give clinical advice by message."',
+        _any(
+            rf"{_NOT}\s+(?:give|provide|offer)\s+(?:any\s+)?(?:clinical|medical|dental)\s+advice",
+            r"\bno\s+(?:clinical|medical|dental)\s+advice",
+            r"cyngor\s+clinigol",
+        ),
+    ),
+    Point(
+        "not to send health details",
+        '"Please don\'t send health details here."',
+        _any(
+            rf"(?:don{_APOS}t|do not|never|avoid)\s+(?:send|share|include|message)"
+            r"[^.\n]{0,40}(?:health|medical|clinical|symptom|personal)",
+            r"peidiwch\s+ag?\s+anfon[^.\n]{0,40}(?:iechyd|meddygol)",
+        ),
+    ),
+    Point(
+        "where to get urgent help",
+        '"For urgent help, {urgent_help}."',
+        _any(r"\{urgent_help\}", r"\b111\b", r"NHS\s*24", r"\burgent\b", r"\bbrys"),
+        closed_only=True,
+    ),
+    Point(
+        "to call 999 in a life-threatening emergency",
+        '"In a life-threatening emergency, call 999."',
+        _any(r"\b999\b"),
+        closed_only=True,
+    ),
+)
+# NHS guidance for messages to patients: short, the most important point first, one action.
+LONGEST_WORDS = 120
+
+
+def wording_notes(source: str, *, closed: bool) -> list[str]:
+    """What a text (as written) no longer says, and whether it is long for its purpose."""
+    notes = [
+        f"it no longer says {point.says} (for example {point.example}); every reply "
+        "should, for the patient's safety"
+        for point in POINTS
+        if (closed or not point.closed_only) and not point.made_by(source)
+    ]
+    words = len(re.findall(r"\S+", source))
+    if words > LONGEST_WORDS:
+        notes.append(
+            f"it is {words} words long; patients read the first lines of a message: keep it "
+            f"under {LONGEST_WORDS} words, the most important point first and one way to act"
+        )
+    return notes

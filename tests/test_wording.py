@@ -12,6 +12,7 @@ from adapters import REGISTRY
 from bot.events import Channel
 from bot.settings import Settings
 from bot.templates import TemplateSet, check_templates
+from bot.wording import LONGEST_WORDS, POINTS, wording_notes
 from tests.helpers.service import REPO, make_settings
 
 SHIPPED = REPO / "templates"
@@ -70,3 +71,67 @@ def test_urgent_help_setting_overrides_the_nations_default(tmp_path: Path) -> No
     text = _closed_reply(_settings(tmp_path, bank_holidays="GB-ENG", urgent_help=own))
     assert f"For urgent help, {own}." in text
     assert "NHS 111" not in text
+
+
+def _texts_without(tmp_path: Path, line: str) -> Path:
+    """The shipped texts, with ``line`` taken out of the closed text."""
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for name in ("reply.txt", "closed.txt"):
+        text = (SHIPPED / name).read_text()
+        (folder / name).write_text(text.replace(line, "") if name == "closed.txt" else text)
+    return folder
+
+
+def _check(folder: Path, settings: Settings) -> tuple[list[str], list[str]]:
+    return check_templates(folder, settings.practice(), settings.schedule(), REGISTRY.adapters)
+
+
+def test_wording_point_removed_is_a_warning_naming_the_file(tmp_path: Path) -> None:
+    """A closed text that no longer says it is automatic gets a warning with file and line."""
+    folder = _texts_without(tmp_path, " This is an automatic reply:")
+    errors, warnings = _check(folder, _settings(tmp_path))
+    assert errors == []
+    assert [w for w in warnings if "automatic" in w] == [
+        f"{folder / 'closed.txt'}:1:1: it no longer says that the reply is automatic (for "
+        'example "This is an automatic reply."); every reply should, for the patient\'s safety'
+    ]
+
+
+def test_wording_point_removed_is_an_error_when_strict(tmp_path: Path) -> None:
+    """With WORDING_CHECKS=strict the same text is refused."""
+    folder = _texts_without(tmp_path, "In a life-threatening emergency, call 999.")
+    errors, _ = _check(folder, _settings(tmp_path, wording_checks="strict"))
+    assert errors == [
+        f"{folder / 'closed.txt'}:1:1: it no longer says to call 999 in a life-threatening "
+        'emergency (for example "In a life-threatening emergency, call 999."); every reply '
+        "should, for the patient's safety"
+    ]
+
+
+@pytest.mark.parametrize(
+    "phrasing",
+    [
+        "We are unable to provide medical advice through this inbox.",
+        "There is no clinical advice by message, sorry.",
+        "Ni allwn roi cyngor clinigol drwy neges.",
+    ],
+)
+def test_wording_points_are_recognised_by_meaning(phrasing: str) -> None:
+    """Other phrasings of "no clinical advice", English or Welsh, make the point."""
+    clinical = next(p for p in POINTS if "clinical advice" in p.says)
+    assert clinical.made_by(phrasing)
+
+
+def test_wording_reply_text_needs_no_urgent_route(tmp_path: Path) -> None:
+    """999 and the urgent route are asked of closed texts only."""
+    assert wording_notes((SHIPPED / "reply.txt").read_text(), closed=False) == []
+    assert len(wording_notes((SHIPPED / "reply.txt").read_text(), closed=True)) == 2
+
+
+def test_wording_long_text_is_a_warning(tmp_path: Path) -> None:
+    """A text of more words than patients read gets a warning saying how long it is."""
+    text = (SHIPPED / "reply.txt").read_text() + " and more" * 60
+    [note] = wording_notes(text, closed=False)
+    assert note.startswith("it is 1")
+    assert f"under {LONGEST_WORDS} words" in note

@@ -29,6 +29,7 @@ from bot.templates.syntax import (
     Template,
     parse_template,
 )
+from bot.wording import wording_notes
 
 __all__ = [
     "PracticeInfo",
@@ -59,6 +60,7 @@ class PracticeInfo:
     booking_url: str | None = None
     website: str | None = None
     urgent_help: str = ""  # completes "For urgent help, …" (bot.wording); "" when none is known
+    strict_wording: bool = False  # WORDING_CHECKS=strict: a text missing a point is an error
 
 
 def _decode(data: bytes, path: str) -> tuple[str | None, Problem | None]:
@@ -380,6 +382,12 @@ def _validate(
     longest = _values(practice, opening_hours, LONGEST_NEXT_OPENING, _LONGEST_REASON)
     for template in templates.values():
         problems.extend(_content_problems(template, longest))
+        closed = template.name.startswith(f"{TemplateKind.CLOSED}.")
+        for note in wording_notes(template.source, closed=closed):
+            if practice.strict_wording:
+                problems.append(Problem(template.path, 1, 1, note))
+            else:
+                warnings.append(f"{template.path}:1:1: {note}")
     keys = {(kind, "") for kind in TemplateKind} | {
         (TemplateKind.CLOSED, closure_key(c.label)) for c in closures if c.label
     }
