@@ -80,6 +80,39 @@ def _practice_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _contacts_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """``contacts export|summary|report|forget|purge``."""
+    contacts = commands.add_parser("contacts", help="the pseudonymous contact log")
+    _env_file_option(contacts)
+    _practice_option(contacts)
+    contacts_cmd = contacts.add_subparsers(dest="contacts_command", required=True)
+    export = contacts_cmd.add_parser("export", help="export contact records")
+    _env_file_option(export)
+    _practice_option(export)
+    export.add_argument("--since", type=date.fromisoformat, metavar="DATE")
+    export.add_argument("--until", type=date.fromisoformat, metavar="DATE")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    summary = contacts_cmd.add_parser("summary", help="counts per day, channel and outcome")
+    _env_file_option(summary)
+    _practice_option(summary)
+    summary.add_argument("--days", type=_positive_int, default=14)
+    report = contacts_cmd.add_parser(
+        "report", help="the contact counts as a page with a chart (HTML), to keep or print"
+    )
+    _env_file_option(report)
+    _practice_option(report)
+    report.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    report.add_argument("--days", type=_positive_int, default=30)
+    forget = contacts_cmd.add_parser("forget", help="erase every record of one person")
+    _env_file_option(forget)
+    _practice_option(forget)
+    forget.add_argument("--channel", required=True, choices=[c.value for c in Channel])
+    forget.add_argument("--sender-id", required=True, metavar="ID")
+    purge = contacts_cmd.add_parser("purge", help="apply retention now")
+    _env_file_option(purge)
+    _practice_option(purge)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="practice-bot", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"practice-bot {__version__}")
@@ -105,28 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a date and time in the practice's time zone, e.g. '2026-12-25 10:00' (default: now)",
     )
 
-    contacts = commands.add_parser("contacts", help="the pseudonymous contact log")
-    _env_file_option(contacts)
-    _practice_option(contacts)
-    contacts_cmd = contacts.add_subparsers(dest="contacts_command", required=True)
-    export = contacts_cmd.add_parser("export", help="export contact records")
-    _env_file_option(export)
-    _practice_option(export)
-    export.add_argument("--since", type=date.fromisoformat, metavar="DATE")
-    export.add_argument("--until", type=date.fromisoformat, metavar="DATE")
-    export.add_argument("--format", choices=["csv", "json"], default="csv")
-    summary = contacts_cmd.add_parser("summary", help="counts per day, channel and outcome")
-    _env_file_option(summary)
-    _practice_option(summary)
-    summary.add_argument("--days", type=_positive_int, default=14)
-    forget = contacts_cmd.add_parser("forget", help="erase every record of one person")
-    _env_file_option(forget)
-    _practice_option(forget)
-    forget.add_argument("--channel", required=True, choices=[c.value for c in Channel])
-    forget.add_argument("--sender-id", required=True, metavar="ID")
-    purge = contacts_cmd.add_parser("purge", help="apply retention now")
-    _env_file_option(purge)
-    _practice_option(purge)
+    _contacts_parser(commands)
 
     admin = commands.add_parser("admin", help="the practice manager's page")
     admin_cmd = admin.add_subparsers(dest="admin_command", required=True)
@@ -548,6 +560,20 @@ async def _contacts_async(
             until = _day_start(args.until + timedelta(days=1)) if args.until else None
             records = _of(await store.contacts(since, until), slug)
             sys.stdout.write(export(records, args.format, group=group))
+        elif command == "report":
+            from bot.admin.report import contacts_report  # noqa: PLC0415 - loads Jinja2
+
+            now = time.time()
+            since = _day_start(datetime.fromtimestamp(now, UTC).date()) - (args.days - 1) * 86400
+            records = _of(await store.contacts(since, None), slug)
+            page = contacts_report(
+                records,
+                days=args.days,
+                today=datetime.fromtimestamp(now, UTC).date(),
+                practice=slug or settings.practice_name,
+            )
+            args.out.write_text(page, encoding="utf-8")
+            print(f"wrote {args.out}")
         elif command == "summary":
             records = _of(await store.contacts(time.time() - args.days * 86400, None), slug)
             print(_summary(records, args.days, by_practice=group and slug is None))

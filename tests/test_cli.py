@@ -280,6 +280,18 @@ async def test_cli_contacts_summary_counts_per_day(tmp_path: Path) -> None:
     assert "whatsapp" in result.stdout
 
 
+async def test_cli_contacts_report_writes_the_chart_and_counts(tmp_path: Path) -> None:
+    """contacts report writes a page with the chart and the totals, and no pseudonym."""
+    keyring = await _seed(tmp_path / "data" / "bot.sqlite3")
+    out = tmp_path / "report.html"
+    result = _run(tmp_path, "contacts", "report", "--out", str(out), "--days", "1000")
+    page = out.read_text()
+    assert result.returncode == 0, result.stderr
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page
+    assert "3 contacts in the last 1000 days: WhatsApp 2, Messenger 1, Instagram 0" in page
+    assert keyring.contact(Channel.WHATSAPP, "447700900123", ContactKind.PHONE) not in page
+
+
 @pytest.mark.parametrize("days", ["0", "x"])
 def test_cli_contacts_summary_rejects_bad_days(tmp_path: Path, days: str) -> None:
     """--days must be a positive whole number (usage error, exit 2)."""

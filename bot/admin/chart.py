@@ -15,7 +15,14 @@ from html import escape
 from bot.events import Channel, EventKind, Outcome
 from bot.store import ContactRecord
 
-__all__ = ["CHANNEL_COLOURS", "DayCounts", "contacts_chart", "daily_counts"]
+__all__ = [
+    "CHANNEL_COLOURS",
+    "NAMES",
+    "DayCounts",
+    "contacts_chart",
+    "daily_counts",
+    "totals",
+]
 
 CHANNELS = tuple(channel.value for channel in Channel)  # also the stacking order, bottom up
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
@@ -206,3 +213,17 @@ def _per_channel(counts: Mapping[str, int]) -> str:
 def _per_outcome(counts: Mapping[str, int]) -> str:
     """Only the outcomes that happened, in words: "replied 10, staff active 2"."""
     return ", ".join(f"{o.replace('_', ' ')} {counts[o]:,}" for o in OUTCOMES if counts.get(o))
+
+
+def totals(days: Sequence[DayCounts]) -> tuple[dict[str, int], dict[str, int]]:
+    """The period's contacts by app (by its name, every app) and by outcome (those that
+    happened, in name order): the tables beside the chart."""
+    by_app = {
+        name: sum(d.by_channel.get(channel, 0) for d in days) for channel, name in NAMES.items()
+    }
+    by_outcome: dict[str, int] = {}
+    for day in days:
+        for outcome, count in day.by_outcome.items():
+            if count:
+                by_outcome[outcome] = by_outcome.get(outcome, 0) + count
+    return by_app, dict(sorted(by_outcome.items()))

@@ -8,18 +8,18 @@ the Content-Security-Policy forbids every script. Nothing here touches the webho
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, Protocol
 
-import jinja2
 import markupsafe
 import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from bot.admin import PAGES
 from bot.admin.auth import (
     ADMIN,
     LOGIN_COOKIE,
@@ -29,7 +29,7 @@ from bot.admin.auth import (
     Gate,
     new_login_token,
 )
-from bot.admin.chart import contacts_chart, daily_counts
+from bot.admin.chart import NAMES, contacts_chart, daily_counts, totals
 from bot.admin.periods import describe, periods
 from bot.admin.texts import check_draft, editable, in_force, on_disk, save, target_folder
 from bot.errors import StoreUnavailable
@@ -89,11 +89,6 @@ gate_key = web.AppKey("admin_gate", Gate)
 served_key = web.AppKey("admin_served", Served)
 account_key = web.RequestKey("admin_account", Account)
 form_key = web.RequestKey("admin_form", MultiDictProxy)
-_pages = jinja2.Environment(
-    loader=jinja2.PackageLoader("bot.admin", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -130,7 +125,7 @@ def _page(
 ) -> web.Response:
     account = request.get(account_key)
     session = request.cookies.get(SESSION_COOKIE, "")
-    body = _pages.get_template(template).render(
+    body = PAGES.get_template(template).render(
         account=account,
         token=request.app[gate_key].form_token(session) if account else "",
         **context,
@@ -279,11 +274,7 @@ async def _logout(request: web.Request) -> web.StreamResponse:
 # -- texts -----------------------------------------------------------------------------
 
 
-CHANNEL_NAMES = {
-    Channel.WHATSAPP: "WhatsApp",
-    Channel.MESSENGER: "Messenger",
-    Channel.INSTAGRAM: "Instagram",
-}
+CHANNEL_NAMES = {Channel(value): name for value, name in NAMES.items()}
 
 
 def _purpose(name: str, practice: ServedPractice) -> str:
@@ -490,23 +481,16 @@ async def _contacts(request: web.Request) -> web.StreamResponse:
     since = datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time(), UTC)
     records = await _records(request, practice, since.timestamp())
     days = daily_counts(records, CHART_DAYS, today)
-    totals: Mapping[str, int] = {
-        CHANNEL_NAMES[c]: sum(d.by_channel.get(c.value, 0) for d in days) for c in Channel
-    }
-    outcomes: dict[str, int] = {}
-    for day in days:
-        for outcome, count in day.by_outcome.items():
-            if count:
-                outcomes[outcome] = outcomes.get(outcome, 0) + count
+    by_app, by_outcome = totals(days)
     return _page(
         request,
         "contacts.html",
         **_common(request, practice, "contacts"),
         # The chart escapes each text it holds itself (tests/test_admin_chart.py).
         chart=markupsafe.Markup(contacts_chart(days, title="Contacts per day")),  # noqa: S704
-        totals=totals,
-        outcomes=dict(sorted(outcomes.items())),
-        total=sum(totals.values()),
+        totals=by_app,
+        outcomes=by_outcome,
+        total=sum(by_app.values()),
         days=CHART_DAYS,
     )
 
