@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import signal
@@ -49,6 +50,7 @@ from bot.retry import RetryPolicy
 from bot.settings import Settings
 from bot.store import Store, describe_store, open_store
 from bot.templates import InvalidTemplatesError, LiveTemplates
+from bot.templates.live import folder_fingerprint
 from bot.webhook import WebhookResult, Webhooks
 from bot.worker import Pacer, ReplyWorker, WorkerConfig
 
@@ -473,8 +475,10 @@ async def _watch(rt: Runtime, interval: float) -> None:
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rt.reload_requested.wait(), interval)
+        # Each folder looked at once this round: a group's practices share the group's.
+        look = functools.cache(folder_fingerprint)
         for practice in rt.practices.served:
-            if practice.templates.reload():
+            if practice.templates.reload(look):
                 await rt.keep_texts([practice])
             await asyncio.sleep(0)  # a group's hundreds of folders never hold up a webhook
         if files is None:

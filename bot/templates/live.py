@@ -21,14 +21,17 @@ from bot.replies import Reply
 from bot.templates.files import PracticeInfo, TemplateSet
 from bot.templates.syntax import InvalidTemplatesError
 
-__all__ = ["LiveTemplates"]
+__all__ = ["FolderLook", "LiveTemplates", "folder_fingerprint"]
 
 _log = structlog.get_logger("bot.templates")
 
 _Fingerprint = frozenset[tuple[str, int, int, int]]
+# How a reload looks at a folder: ``folder_fingerprint``, or a look shared by the reloads of
+# one round (a group's practices share the group's folder: it is looked at once a round).
+FolderLook = Callable[[Path], _Fingerprint]
 
 
-def _fingerprint(directory: Path) -> _Fingerprint:
+def folder_fingerprint(directory: Path) -> _Fingerprint:
     """(name, mtime_ns, size, inode) of every ``.txt`` entry: stat calls only."""
     try:
         with os.scandir(directory) as entries:
@@ -98,8 +101,8 @@ class LiveTemplates:
             self.error = exc  # the service says so once it has its store (and its log)
             self.failed_files = exc.files
 
-    def _fingerprint(self) -> tuple[_Fingerprint, ...]:
-        return tuple(_fingerprint(folder) for folder in (*self.overlays, self.directory))
+    def _fingerprint(self, look: FolderLook = folder_fingerprint) -> tuple[_Fingerprint, ...]:
+        return tuple(look(folder) for folder in (*self.overlays, self.directory))
 
     def _load(self) -> TemplateSet:
         return TemplateSet.load(
@@ -135,13 +138,13 @@ class LiveTemplates:
         """Render with the templates in use (see :meth:`TemplateSet.render`)."""
         return self.current.render(channel, at)
 
-    def reload(self) -> bool:
+    def reload(self, look: FolderLook = folder_fingerprint) -> bool:
         """Re-read the folder if any ``.txt`` file changed, was added or removed.
 
         Returns True when a changed set validated and is now in use; False when nothing
         changed or the change failed (the last good set stays; see ``error``).
         """
-        seen = self._fingerprint()
+        seen = self._fingerprint(look)
         if seen == self._seen:
             return False
         self._seen = seen
