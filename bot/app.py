@@ -143,17 +143,6 @@ class Runtime:
         except StoreUnavailable:
             log.warning("templates_not_kept")
 
-    def password_hashes(self) -> dict[str, str]:
-        """Who may sign in to the manager's page, and their argon2 hashes: ``admin``, and in
-        a group each practice that has a ``MANAGER_PASSWORD_HASH``."""
-        admin = self.settings.admin_password_hash
-        hashes = {"admin": admin.get_secret_value()} if admin is not None else {}
-        for practice in self.practices.served:
-            own = practice.settings.manager_password_hash
-            if practice.slug and own is not None:
-                hashes[practice.slug] = own.get_secret_value()
-        return hashes
-
     def _count_reload(self, ok: bool) -> None:
         self.metrics.template_reloads.labels("ok" if ok else "failed").inc()
 
@@ -364,10 +353,11 @@ def create_app(
     app.on_response_prepare.append(_security_headers)
     if settings.admin_password_hash is not None:
         # The manager's page (SPEC §10); without the admin's hash /admin is a plain 404.
-        from bot.admin.auth import Gate  # noqa: PLC0415 - loaded only when the page is on
+        from bot.admin.auth import Gate, password_hashes  # noqa: PLC0415 - only with the page
         from bot.admin.views import add_admin  # noqa: PLC0415
 
-        add_admin(app, Gate(keyring, rt.password_hashes), rt)
+        gate = Gate(keyring, lambda: password_hashes(settings, rt.practices.served))
+        add_admin(app, gate, rt)
 
     async def watch_ctx(_: web.Application) -> AsyncIterator[None]:
         task = background(_watch(rt, template_poll), "watch")

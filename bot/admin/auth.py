@@ -16,13 +16,15 @@ import json
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.practices import ServedPractice
 from bot.pseudonym import Keyring
+from bot.settings import Settings
 
 __all__ = [
     "ADMIN",
@@ -32,6 +34,7 @@ __all__ = [
     "Account",
     "Gate",
     "Throttle",
+    "password_hashes",
 ]
 
 ADMIN = "admin"  # the group's (or the one practice's) admin: every practice
@@ -171,6 +174,19 @@ class Gate:
     def _mac(self, payload: str, name: str) -> str:
         hashed = self._hashes().get(name, "")
         return self._keyring.session_mac(f"session:{payload}:{hashed}")
+
+
+def password_hashes(settings: Settings, practices: Sequence[ServedPractice]) -> dict[str, str]:
+    """Who may sign in, and their argon2 hashes: the admin (``ADMIN_PASSWORD_HASH``), and in a
+    group each practice that has a ``MANAGER_PASSWORD_HASH`` (read afresh: its file may
+    change while the service runs)."""
+    admin = settings.admin_password_hash
+    hashes = {ADMIN: admin.get_secret_value()} if admin is not None else {}
+    for practice in practices:
+        own = practice.settings.manager_password_hash
+        if practice.slug and own is not None:
+            hashes[practice.slug] = own.get_secret_value()
+    return hashes
 
 
 def new_login_token() -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bot.templates import InvalidTemplatesError, LiveTemplates, TemplateSet, files_in_force
 
-__all__ = ["Checked", "check_draft", "editable", "in_force", "on_disk", "save", "target_folder"]
+__all__ = ["Checked", "check_draft", "editable", "on_disk", "save", "target_folder"]
 
 _CHANNELS = "whatsapp|messenger|instagram"
 _NAME = re.compile(rf"(?:(reply|closed)(?:\.[a-z0-9-]+)?(?:\.(?:{_CHANNELS}))?\.txt|closures\.txt)")
@@ -58,11 +58,6 @@ def on_disk(templates: LiveTemplates, name: str) -> str | None:
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return None
-
-
-def in_force(templates: LiveTemplates) -> dict[str, str]:
-    """Each file of the set patients get now, and its text."""
-    return templates.current.texts
 
 
 def check_draft(templates: LiveTemplates, name: str, text: str) -> Checked:

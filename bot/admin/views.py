@@ -31,7 +31,7 @@ from bot.admin.auth import (
 )
 from bot.admin.chart import NAMES, contacts_chart, daily_counts, totals
 from bot.admin.periods import describe, periods
-from bot.admin.texts import check_draft, editable, in_force, on_disk, save, target_folder
+from bot.admin.texts import check_draft, editable, on_disk, save, target_folder
 from bot.errors import StoreUnavailable
 from bot.events import Channel
 from bot.export import export
@@ -298,7 +298,7 @@ def _purpose(name: str, practice: ServedPractice) -> str:
 
 def _new_names(practice: ServedPractice) -> list[str]:
     """Texts the manager may add: per app, and per labelled closure."""
-    live = in_force(practice.templates)
+    live = practice.templates.current.texts
     names = [f"{kind}.{c.value}.txt" for kind in ("reply", "closed") for c in Channel]
     names += [
         f"closed.{closure_key(c.label)}.txt"
@@ -311,7 +311,7 @@ def _new_names(practice: ServedPractice) -> list[str]:
 async def _texts(request: web.Request) -> web.StreamResponse:
     practice = _practice(request)
     templates = practice.templates
-    live = in_force(templates)
+    live = templates.current.texts
     rows = [
         {"name": name, "purpose": _purpose(name, practice)}
         for name in live
@@ -364,7 +364,7 @@ async def _edit(request: web.Request) -> web.StreamResponse:
     text = on_disk(templates, name)
     if text is None:  # a new text starts as the one it replaces
         fallback = "closed.txt" if name.startswith("closed") else "reply.txt"
-        text = "" if name == CLOSURES_FILE else in_force(templates).get(fallback, "")
+        text = "" if name == CLOSURES_FILE else templates.current.texts.get(fallback, "")
     return _editor(request, practice, name, text, channel=None, at=_now(request, practice))
 
 
@@ -397,7 +397,7 @@ def _editor(
         warnings=warnings or [],
         previews=previews or [],
         moment=moment,
-        live=in_force(practice.templates).get(name),
+        live=practice.templates.current.texts.get(name),
     )
 
 
