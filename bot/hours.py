@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from bot.languages import ENGLISH, Language
+
 __all__ = [
     "DAY_NAMES",
     "DEFAULT_BANK_HOLIDAYS",
@@ -59,9 +61,9 @@ MONTH_NAMES = (
     "November",
     "December",
 )
-# The longest text format_next_opening can produce (9-letter day and month, 2-digit date):
-# templates are length-checked with it.
-LONGEST_NEXT_OPENING = "Wednesday 30 September at 23:59"
+# The longest English text format_next_opening can produce (9-letter day and month, 2-digit
+# date): templates are length-checked with each language's longest.
+LONGEST_NEXT_OPENING = ENGLISH.longest_date_and_time
 
 _MINUTES_PER_DAY = 24 * 60
 _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY
@@ -105,8 +107,9 @@ class OpeningHours:
         """The sessions that start on ``weekday`` (0 = Monday), in start order."""
         return tuple(s for s in self.sessions if s.weekday == weekday)
 
-    def describe(self) -> str:
-        """Human text, e.g. ``Monday to Thursday 08:30-13:00 and 14:00-17:30; Friday 08:30-16:00``.
+    def describe(self, language: Language = ENGLISH) -> str:
+        """Human text, e.g. ``Monday to Thursday 08:30-13:00 and 14:00-17:30; Friday 08:30-16:00``
+        (Welsh: ``Dydd Llun-Dydd Iau 08:30-13:00, 14:00-17:30; Dydd Gwener 08:30-16:00``).
 
         Days with the same sessions are grouped; times are joined by an en dash.
         """
@@ -116,7 +119,8 @@ class OpeningHours:
             if times:
                 groups.setdefault(times, []).append(day)
         parts = [
-            f"{_describe_days(days)} {_join_and(list(times))}" for times, days in groups.items()
+            f"{_describe_days(days, language)} {language.join(list(times))}"
+            for times, days in groups.items()
         ]
         return "; ".join(parts)
 
@@ -128,15 +132,9 @@ def _clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _join_and(items: list[str]) -> str:
-    if len(items) == 1:
-        return items[0]
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _describe_days(days: list[int]) -> str:
+def _describe_days(days: list[int], language: Language) -> str:
     if len(days) == 7:
-        return "Every day"
+        return language.every_day
     runs: list[list[int]] = []
     for day in days:
         if runs and runs[-1][-1] == day - 1:
@@ -148,14 +146,14 @@ def _describe_days(days: list[int]) -> str:
         runs = [runs[-1] + runs[0], *runs[1:-1]]
     texts: list[str] = []
     for run in runs:
-        first, last = DAY_NAMES[run[0]], DAY_NAMES[run[-1]]
+        first, last = language.day_name(run[0]), language.day_name(run[-1])
         if len(run) == 1:
             texts.append(first)
         elif len(run) == 2:
-            texts.append(f"{first} and {last}")
+            texts.append(language.day_pair.format(first=first, last=last))
         else:
-            texts.append(f"{first} to {last}")
-    return _join_and(texts)
+            texts.append(language.day_range.format(first=first, last=last))
+    return language.join(texts)
 
 
 def _parse_day(text: str, group: str) -> int:
@@ -361,6 +359,14 @@ class Closure:
     first: date
     last: date
     label: str = ""
+    # The label in other reply languages, by code: ``Christmas | cy: Nadolig``.
+    translations: tuple[tuple[str, str], ...] = ()
+
+    def label_in(self, language: str) -> str:
+        """The label in ``language``: as written for English, else its translation or empty."""
+        if language == ENGLISH.code:
+            return self.label
+        return dict(self.translations).get(language, "")
 
     def covers(self, day: date) -> bool:
         """Whether ``day`` is one of its days."""
@@ -398,17 +404,18 @@ class Schedule:
             return closure
         return None
 
-    def closed_reason(self, at: datetime) -> str:
-        """Why patients are told the practice is closed at ``at``, for ``{closed_reason}``:
-        the closure's label, the bank holiday's name, or empty (open, outside the opening
-        hours, or an unlabelled closure)."""
+    def closed_reason(self, at: datetime, language: Language = ENGLISH) -> str:
+        """Why patients are told the practice is closed at ``at``, for ``{closed_reason}``
+        in ``language``: the closure's label, the bank holiday's name, or empty (open,
+        outside the opening hours, an unlabelled closure, or no name in that language)."""
         if self.is_open(at):
             return ""
         day = self._local_day(at)
         closure = self.closure_on(day)
         if closure is not None and closure.label:
-            return closure.label
-        return self.holiday_name(day) or ""
+            return closure.label_in(language.code)
+        name = self.holiday_name(day)
+        return language.holiday(name) if name is not None else ""
 
     def holiday_name(self, day: date) -> str | None:
         """The public holiday on ``day`` in the configured region, by name (cached per year)."""
@@ -495,11 +502,12 @@ class Schedule:
                 return start.astimezone(self.tz)
         return None
 
-    def describe(self) -> str:
+    def describe(self, language: Language = ENGLISH) -> str:
         """The opening hours as text for the ``{opening_hours}`` placeholder."""
-        return self.hours.describe()
+        return self.hours.describe(language)
 
 
-def format_next_opening(dt: datetime) -> str:
-    """``Tuesday 2 January at 08:30``: English, no leading zero on the day, wall time of ``dt``."""
-    return f"{DAY_NAMES[dt.weekday()]} {dt.day} {MONTH_NAMES[dt.month - 1]} at {dt:%H:%M}"
+def format_next_opening(dt: datetime, language: Language = ENGLISH) -> str:
+    """``Tuesday 2 January at 08:30`` (``Dydd Sadwrn 2 Ionawr am 08:30``): no leading zero
+    on the day, wall time of ``dt``."""
+    return language.date_and_time(dt)

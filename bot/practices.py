@@ -72,6 +72,7 @@ PRACTICE_VARIABLES = frozenset(
         "CONTACT_LOG_RETENTION_DAYS",
         "MANAGER_PASSWORD_HASH",
         "URGENT_HELP",
+        "REPLY_LANGUAGES",
     }
 )
 # What a running group takes up when its files change; the rest of the main file (secrets,

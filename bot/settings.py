@@ -22,6 +22,7 @@ from bot.envfile import read_env_file
 from bot.errors import ConfigError
 from bot.events import Channel
 from bot.hours import Schedule, check_bank_holidays, parse_closed_dates, parse_opening_hours
+from bot.languages import ENGLISH, parse_languages
 from bot.templates import PracticeInfo
 from bot.wording import urgent_help
 
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     admin_password_hash: SecretStr | None = None
     manager_password_hash: SecretStr | None = None
     urgent_help: str | None = None  # completes "For urgent help, …"; default by nation
+    reply_languages: str = "en"  # every reply in these languages, in order: "cy,en"
     wording_checks: Literal["warn", "strict"] = "warn"  # a text missing a point: warn or refuse
 
     @field_validator(
@@ -224,6 +226,11 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("is not a known IANA time zone, e.g. Europe/London") from None
         return value
+
+    @field_validator("reply_languages")
+    @classmethod
+    def _reply_languages(cls, value: str) -> str:
+        return ",".join(parse_languages(value))
 
     @field_validator("opening_hours")
     @classmethod
@@ -339,7 +346,18 @@ class Settings(BaseSettings):
             website=self.practice_website,
             urgent_help=urgent_help(self.bank_holidays, self.urgent_help),
             strict_wording=self.wording_checks == "strict",
+            languages=self.languages,
+            translated_urgent_help={
+                code: urgent_help(self.bank_holidays, self.urgent_help, code)
+                for code in self.languages
+                if code != ENGLISH.code
+            },
         )
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """``REPLY_LANGUAGES`` as codes, in order (checked when the settings load)."""
+        return parse_languages(self.reply_languages)
 
     def schedule(self) -> Schedule:
         """Opening hours, closures and bank holidays in the practice's zone."""

@@ -16,6 +16,7 @@ __all__ = [
     "LONGEST_WORDS",
     "POINTS",
     "URGENT_HELP_BY_NATION",
+    "WELSH_URGENT_HELP_BY_NATION",
     "Point",
     "urgent_help",
     "wording_notes",
@@ -26,13 +27,22 @@ URGENT_HELP_BY_NATION = {
     "GB-WLS": "use NHS 111 Wales online or call 111",
     "GB-SCT": "call NHS 24 on 111",
 }
+# The same routes in Welsh: "I gael help brys, …". NHS 111 Wales is GIG 111 Cymru in Welsh;
+# NHS 111 (England) and NHS 24 (Scotland) are names and stay as they are.
+WELSH_URGENT_HELP_BY_NATION = {
+    "GB-ENG": "defnyddiwch NHS 111 ar-lein neu ffoniwch 111",
+    "GB-WLS": "defnyddiwch GIG 111 Cymru ar-lein neu ffoniwch 111",
+    "GB-SCT": "ffoniwch NHS 24 ar 111",
+}
+_BY_LANGUAGE = {"en": URGENT_HELP_BY_NATION, "cy": WELSH_URGENT_HELP_BY_NATION}
 
 
-def urgent_help(bank_holidays: str, own: str | None) -> str:
-    """The practice's own wording if set, else its nation's (``BANK_HOLIDAYS``), else empty."""
+def urgent_help(bank_holidays: str, own: str | None, language: str = "en") -> str:
+    """The practice's own wording if set (the same in every language), else its nation's
+    (``BANK_HOLIDAYS``) in ``language``, else empty."""
     if own and own.strip():
         return own.strip()
-    return URGENT_HELP_BY_NATION.get(bank_holidays.upper(), "")
+    return _BY_LANGUAGE[language].get(bank_holidays.upper(), "")
 
 
 @dataclass(frozen=True, slots=True)

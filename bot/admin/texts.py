@@ -15,12 +15,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.events import Channel
+from bot.languages import LANGUAGES
 from bot.templates import InvalidTemplatesError, LiveTemplates, TemplateSet, files_in_force
 
 __all__ = ["Checked", "check_draft", "editable", "on_disk", "save", "target_folder"]
 
-_CHANNELS = "whatsapp|messenger|instagram"
-_NAME = re.compile(rf"(?:(reply|closed)(?:\.[a-z0-9-]+)?(?:\.(?:{_CHANNELS}))?\.txt|closures\.txt)")
+_CHANNELS = "|".join(c.value for c in Channel)
+_LANGUAGES = "|".join(LANGUAGES)
+_NAME = re.compile(
+    rf"(?:(reply|closed)(?:\.[a-z0-9-]+)?(?:\.(?:{_LANGUAGES}))?(?:\.(?:{_CHANNELS}))?\.txt"
+    r"|closures\.txt)"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,11 @@ from bot.admin.texts import check_draft, editable, on_disk, save, target_folder
 from bot.errors import StoreUnavailable
 from bot.events import Channel
 from bot.export import export
+from bot.languages import ENGLISH, LANGUAGES
 from bot.practices import Practices, ServedPractice
 from bot.store import ContactRecord, Store
 from bot.templates.closures import CLOSURES_FILE, closure_key
+from bot.templates.files import TemplateKind, text_name
 from bot.templates.preview import channel_previews, moment_text
 
 __all__ = ["add_admin"]
@@ -284,28 +286,34 @@ def _purpose(name: str, practice: ServedPractice) -> str:
     parts = name.removesuffix(".txt").split(".")
     kind = "open" if parts[0] == "reply" else "closed"
     channel = next((c for c in Channel if c.value in parts[1:]), None)
-    key = next((p for p in parts[1:] if p not in {c.value for c in Channel}), None)
+    language = next((LANGUAGES[p] for p in parts[1:] if p in LANGUAGES), ENGLISH)
+    key = next((p for p in parts[1:] if p not in {c.value for c in Channel} | set(LANGUAGES)), None)
     labels = {
         closure_key(c.label): c.label
         for c in practice.templates.current.schedule.closures
         if c.label
     }
     where = f"on {CHANNEL_NAMES[channel]}" if channel else "on every app"
+    if language is not ENGLISH:
+        where += f", in {language.name}"
     if key is None:
         return f"while the practice is {kind}, {where}"
     return f"during the closure “{labels.get(key, key)}”, {where}"
 
 
 def _new_names(practice: ServedPractice) -> list[str]:
-    """Texts the manager may add: per app, and per labelled closure."""
-    live = practice.templates.current.texts
-    names = [f"{kind}.{c.value}.txt" for kind in ("reply", "closed") for c in Channel]
-    names += [
-        f"closed.{closure_key(c.label)}.txt"
-        for c in practice.templates.current.schedule.closures
-        if c.label
+    """Texts the manager may add: per app, and per labelled closure, in each reply language."""
+    texts = practice.templates.current
+    keys = ["", *(closure_key(c.label) for c in texts.schedule.closures if c.label)]
+    names = [
+        text_name(kind, channel, key, language)
+        for language in texts.practice.reply_languages
+        for key in keys
+        for kind in (TemplateKind if not key else [TemplateKind.CLOSED])
+        for channel in (*Channel, None)
+        if channel is not None or key or language is not ENGLISH
     ]
-    return [n for n in dict.fromkeys(names) if n not in live]
+    return [n for n in dict.fromkeys(names) if n not in texts.texts]
 
 
 async def _texts(request: web.Request) -> web.StreamResponse:

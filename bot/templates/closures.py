@@ -9,14 +9,17 @@ One closure per line: a date or a range, then an optional label::
 Everything after a ``#`` is a comment. A labelled closure may have its own closed text,
 ``closed.<key>.txt`` (and ``closed.<key>.<channel>.txt``), where the key is the label in lower
 case with every run of other characters as one dash: ``Staff training`` is
-``closed.staff-training.txt``. The label is what ``{closed_reason}`` says.
+``closed.staff-training.txt``. The label is what ``{closed_reason}`` says; with Welsh replies
+(``REPLY_LANGUAGES``) the Welsh follows a bar, ``Christmas | cy: Nadolig``.
 """
 
 from __future__ import annotations
 
 import re
 
+from bot.events import Channel
 from bot.hours import Closure, parse_day
+from bot.languages import ENGLISH, LANGUAGES
 from bot.templates.syntax import Problem
 
 __all__ = ["CLOSURES_FILE", "closure_key", "parse_closures"]
@@ -27,6 +30,9 @@ _LINE = re.compile(
 )
 _LONGEST_LABEL = 60
 _EXAMPLE = "2026-12-24..2027-01-02 Christmas, or one day such as 2027-04-06"
+_TRANSLATION = re.compile(r"\s*(?P<code>[A-Za-z]{2})\s*:\s*(?P<label>.*)", flags=re.DOTALL)
+# A key that is a language or an app would read as one in a file name: closed.cy.txt.
+_TAKEN_KEYS = frozenset(LANGUAGES) | {c.value for c in Channel}
 
 
 def closure_key(label: str) -> str:
@@ -55,8 +61,23 @@ def parse_closures(text: str, path: str) -> tuple[list[Closure], list[Problem]]:
         except ValueError as error:
             problems.append(Problem(path, number, column, f"{error}; a line reads {_EXAMPLE}"))
             continue
-        label = " ".join((match["label"] or "").split())
-        if last < first:
+        label_column = column + (match.start("label") if match["label"] else 0)
+        label, *others = (match["label"] or "").split("|")
+        label = " ".join(label.split())
+        translations, problem = _translations(others, path, number, label_column + len(label))
+        if problem is not None:
+            problems.append(problem)
+        elif translations and not label:
+            problems.append(
+                Problem(
+                    path,
+                    number,
+                    label_column,
+                    "write the English label before the bar, e.g. 'Christmas | cy: Nadolig': "
+                    "it names the closure's own texts",
+                )
+            )
+        elif last < first:
             problems.append(
                 Problem(
                     path,
@@ -70,8 +91,18 @@ def parse_closures(text: str, path: str) -> tuple[list[Closure], list[Problem]]:
                 Problem(
                     path,
                     number,
-                    column + match.start("label"),
+                    label_column,
                     "a label needs a letter or a digit (it names the closure's own closed text)",
+                )
+            )
+        elif closure_key(label) in _TAKEN_KEYS:
+            problems.append(
+                Problem(
+                    path,
+                    number,
+                    label_column,
+                    f"the label {label!r} is also the name of a language or an app in text "
+                    "file names; add a word, e.g. 'Closed for training'",
                 )
             )
         elif len(label) > _LONGEST_LABEL:
@@ -79,10 +110,36 @@ def parse_closures(text: str, path: str) -> tuple[list[Closure], list[Problem]]:
                 Problem(
                     path,
                     number,
-                    column + match.start("label"),
+                    label_column,
                     f"the label is {len(label)} characters; keep it to {_LONGEST_LABEL}",
                 )
             )
         else:
-            closures.append(Closure(first, last, label))
+            closures.append(Closure(first, last, label, translations))
     return closures, problems
+
+
+def _translations(
+    parts: list[str], path: str, line: int, column: int
+) -> tuple[tuple[tuple[str, str], ...], Problem | None]:
+    """The label's other languages, ``| cy: Nadolig``; or the first problem with them."""
+    found: dict[str, str] = {}
+    for part in parts:
+        match = _TRANSLATION.fullmatch(part)
+        code = match["code"].lower() if match else ""
+        if match is None or code not in LANGUAGES or code == ENGLISH.code:
+            others = ", ".join(c for c in LANGUAGES if c != ENGLISH.code)
+            message = (
+                "after '|' write a language and the label in it, e.g. "
+                f"'Christmas | cy: Nadolig' (languages: {others})"
+            )
+            return (), Problem(path, line, column, message)
+        text = " ".join(match["label"].split())
+        if not text or len(text) > _LONGEST_LABEL or code in found:
+            message = (
+                f"give the {LANGUAGES[code].name} label once, 1 to {_LONGEST_LABEL} characters"
+            )
+            return (), Problem(path, line, column, message)
+        found[code] = text
+        column += len(part) + 1
+    return tuple(found.items()), None

@@ -1,10 +1,14 @@
 """The reply texts as files: which files there are, loading, validation and rendering.
 
 Files in ``TEMPLATES_DIR`` (SPEC §5): ``reply.txt`` (open), ``closed.txt`` (closed), optional
-``reply.<channel>.txt`` / ``closed.<channel>.txt`` overrides. Validation runs at start-up, on
-reload and for ``practice-bot check``. Each channel's limits and button form come from its
-adapter, the same rules a send follows; template text is not patient data, but logs still
-carry only file names and ``line:col`` positions.
+``reply.<channel>.txt`` / ``closed.<channel>.txt`` overrides; a closure's ``closed.<key>.txt``;
+and for each other language of ``REPLY_LANGUAGES`` (SPEC §11) the same names with its code
+before the app, ``reply.cy.txt``, ``closed.cy.whatsapp.txt``, ``closed.christmas.cy.txt``. A
+reply carries each language's text in order, a blank line between them, and the limits apply
+to the whole. Validation runs at start-up, on reload and for ``practice-bot check``. Each
+channel's limits and button form come from its adapter, the same rules a send follows;
+template text is not patient data, but logs still carry only file names and ``line:col``
+positions.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ import enum
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from bot.adapter import Adapter, utf16_length
 from bot.events import Channel
-from bot.hours import LONGEST_NEXT_OPENING, Closure, Schedule, format_next_opening
+from bot.hours import Closure, Schedule, format_next_opening
+from bot.languages import DEFAULT_LANGUAGES, ENGLISH, LANGUAGES, Language
 from bot.replies import Reply
 from bot.templates.closures import CLOSURES_FILE, closure_key, parse_closures
 from bot.templates.syntax import (
@@ -37,6 +42,7 @@ __all__ = [
     "TemplateSet",
     "check_templates",
     "files_in_force",
+    "text_name",
 ]
 
 _MAX_FILE_BYTES = 64 * 1024
@@ -61,6 +67,18 @@ class PracticeInfo:
     website: str | None = None
     urgent_help: str = ""  # completes "For urgent help, …" (bot.wording); "" when none is known
     strict_wording: bool = False  # WORDING_CHECKS=strict: a text missing a point is an error
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES  # REPLY_LANGUAGES, in the reply's order
+    # {urgent_help} in the other languages, by code (English is ``urgent_help``).
+    translated_urgent_help: Mapping[str, str] = field(default_factory=dict)
+
+    def urgent_help_in(self, language: Language) -> str:
+        """``{urgent_help}`` in ``language`` (the English wording when it has none)."""
+        return self.translated_urgent_help.get(language.code, self.urgent_help)
+
+    @property
+    def reply_languages(self) -> tuple[Language, ...]:
+        """The languages of every reply, in order."""
+        return tuple(LANGUAGES[code] for code in self.languages)
 
 
 def _decode(data: bytes, path: str) -> tuple[str | None, Problem | None]:
@@ -107,31 +125,33 @@ def _load_file(path: Path) -> tuple[Template | None, list[Problem]]:
         return None, list(exc.details)
 
 
-def _file_name(kind: TemplateKind, channel: Channel | None = None, closure: str = "") -> str:
-    """``reply.txt``, ``closed.whatsapp.txt``, or a closure's ``closed.christmas.txt``."""
+def text_name(
+    kind: TemplateKind,
+    channel: Channel | None = None,
+    closure: str = "",
+    language: Language = ENGLISH,
+) -> str:
+    """``reply.txt``, ``closed.whatsapp.txt``, a closure's ``closed.christmas.txt``, or
+    Welsh ``reply.cy.txt`` / ``closed.cy.instagram.txt``."""
     stem = f"{kind}.{closure}" if closure else str(kind)
+    stem += language.file_part
     return f"{stem}.txt" if channel is None else f"{stem}.{channel}.txt"
 
 
-_KNOWN_FILES = frozenset(
-    [_file_name(k) for k in TemplateKind]
-    + [_file_name(k, c) for k in TemplateKind for c in Channel]
-)
+def _text_files(languages: Iterable[Language], closures: Iterable[Closure] = ()) -> set[str]:
+    """Every text name in ``languages``: base, per app, and per labelled closure."""
+    keys = ["", *dict.fromkeys(closure_key(c.label) for c in closures if c.label)]
+    return {
+        text_name(kind, channel, key, language)
+        for language in languages
+        for key in keys
+        for kind in (TemplateKind if not key else [TemplateKind.CLOSED])
+        for channel in (None, *Channel)
+    }
+
+
 # The longest a closure's label makes {closed_reason}, for the length checks.
 _LONGEST_REASON = "Christmas Day (substitute day)"
-
-
-def _closure_files(closures: Iterable[Closure]) -> frozenset[str]:
-    """The closed texts the labelled ``closures`` may have."""
-    keys = {closure_key(c.label) for c in closures if c.label}
-    return frozenset(
-        name
-        for key in keys
-        for name in (
-            _file_name(TemplateKind.CLOSED, closure=key),
-            *(_file_name(TemplateKind.CLOSED, c, key) for c in Channel),
-        )
-    )
 
 
 _DESCRIPTIONS = {
@@ -141,7 +161,11 @@ _DESCRIPTIONS = {
 
 
 def _values(
-    practice: PracticeInfo, opening_hours: str, next_opening: str, closed_reason: str
+    practice: PracticeInfo,
+    language: Language,
+    opening_hours: str,
+    next_opening: str,
+    closed_reason: str,
 ) -> dict[str, str]:
     return {
         "practice_name": practice.name,
@@ -152,8 +176,21 @@ def _values(
         "opening_hours": opening_hours,
         "next_opening": next_opening,
         "closed_reason": closed_reason,
-        "urgent_help": practice.urgent_help,
+        "urgent_help": practice.urgent_help_in(language),
     }
+
+
+def _longest_values(
+    practice: PracticeInfo, schedule: Schedule, language: Language
+) -> dict[str, str]:
+    """The values that make a text longest in ``language``: the texts' length checks use them."""
+    return _values(
+        practice,
+        language,
+        schedule.describe(language),
+        language.longest_date_and_time,
+        _LONGEST_REASON,
+    )
 
 
 @dataclass(slots=True)
@@ -192,7 +229,9 @@ class TemplateSet:
         self.channels = channels
         self._templates = dict(templates)
         self._warnings = list(warnings)
-        self._opening_hours = schedule.describe()
+        self._opening_hours = {
+            language.code: schedule.describe(language) for language in practice.reply_languages
+        }
         self._closures_text = closures_text
 
     @classmethod
@@ -261,17 +300,19 @@ class TemplateSet:
                 (Path(folder) / Path(name).name).write_text(text, encoding="utf-8")
             return cls.load(Path(folder), practice, schedule, channels)
 
-    def template(self, channel: Channel, kind: TemplateKind, closure: str = "") -> Template:
-        """The template ``channel`` uses for ``kind``: the closure's own text (by its key)
-        if there is one, then the channel's override, then the base."""
-        found = self._templates.get
-        if closure:
-            own = found(_file_name(kind, channel, closure)) or found(
-                _file_name(kind, None, closure)
-            )
-            if own is not None:
-                return own
-        return found(_file_name(kind, channel)) or self._templates[_file_name(kind)]
+    def template(
+        self,
+        channel: Channel,
+        kind: TemplateKind,
+        closure: str = "",
+        language: Language = ENGLISH,
+    ) -> Template:
+        """The template ``channel`` uses for ``kind`` in ``language``: the closure's own text
+        (by its key) if there is one, then the channel's override, then the base."""
+        found = _chosen(self._templates, channel, kind, closure, language)
+        if found is None:  # pragma: no cover - load() refuses a set without its base texts
+            raise KeyError(text_name(kind, language=language))
+        return found
 
     def render(self, channel: Channel, at: datetime) -> Reply:
         """The reply for ``channel`` at the aware moment ``at`` (closed text when closed)."""
@@ -283,22 +324,52 @@ class TemplateSet:
         closure = None
         if kind is TemplateKind.CLOSED:
             closure = self.schedule.closure_on(at.astimezone(self.schedule.tz).date())
-        template = self.template(channel, kind, closure_key(closure.label) if closure else "")
+        key = closure_key(closure.label) if closure else ""
+        texts, names = [], []
+        for language in self.practice.reply_languages:
+            template = self.template(channel, kind, key, language)
+            texts.append(self._render(template, language, at))
+            names.append(template.name)
+        return Reply(
+            text=LANGUAGE_GAP.join(texts),
+            booking_url=self.practice.booking_url or None,
+            phone=self.practice.phone or None,
+            source=SOURCE_JOIN.join(names),
+        )
+
+    def _render(self, template: Template, language: Language, at: datetime) -> str:
         next_opening = ""
         if "next_opening" in template.placeholders:
             moment = self.schedule.next_opening(at)
-            next_opening = format_next_opening(moment) if moment is not None else ""
+            next_opening = format_next_opening(moment, language) if moment is not None else ""
         reason = ""
         if "closed_reason" in template.placeholders:
-            reason = self.schedule.closed_reason(at)
-        values = _values(self.practice, self._opening_hours, next_opening, reason)
-        text = template.render(values)
-        return Reply(
-            text=text,
-            booking_url=self.practice.booking_url or None,
-            phone=self.practice.phone or None,
-            source=template.name,
-        )
+            reason = self.schedule.closed_reason(at, language)
+        hours = self._opening_hours[language.code]
+        return template.render(_values(self.practice, language, hours, next_opening, reason))
+
+
+# Between the languages of one reply, and between their file names in the contact log.
+LANGUAGE_GAP = "\n\n"
+SOURCE_JOIN = "+"
+
+
+def _chosen(
+    templates: Mapping[str, Template],
+    channel: Channel,
+    kind: TemplateKind,
+    closure: str,
+    language: Language,
+) -> Template | None:
+    """The first of the closure's text for the channel, the closure's text, the channel's
+    text and the base text that ``templates`` holds, in ``language``."""
+    names = [text_name(kind, channel, language=language), text_name(kind, language=language)]
+    if closure:
+        names[:0] = [
+            text_name(kind, channel, closure, language),
+            text_name(kind, None, closure, language),
+        ]
+    return next((templates[name] for name in names if name in templates), None)
 
 
 def _present(directory: Path) -> set[str]:
@@ -346,15 +417,12 @@ def _validate(
     warnings: list[str] = []
     folder_of = files_in_force(directory, overlays)
     present = set(folder_of)
-    for kind in TemplateKind:
-        name = _file_name(kind)
-        if name not in present:
-            where = "" if directory.is_dir() else f"; the folder {directory} does not exist"
-            problems.append(
-                Problem(
-                    str(directory / name), 1, 1, f"file not found ({_DESCRIPTIONS[kind]}){where}"
-                )
-            )
+    languages = practice.reply_languages
+    for language in languages:
+        for kind in TemplateKind:
+            name = text_name(kind, language=language)
+            if name not in present:
+                problems.append(_missing(directory, name, kind, language, practice))
     closures: list[Closure] = []
     closures_text = None
     if CLOSURES_FILE in present:
@@ -363,25 +431,35 @@ def _validate(
         )
         problems.extend(file_problems)
         schedule = schedule.with_closures(closures)
-    known = _KNOWN_FILES | _closure_files(closures)
+    # Another language's texts are left alone until REPLY_LANGUAGES names it: the shipped
+    # folder holds Welsh texts that an English-only practice never sends.
+    used = _text_files(languages, closures)
     warnings.extend(
         f"{folder_of[name] / name}: this file is not used; the names that are used are "
         "reply.txt, closed.txt and reply.<channel>.txt / closed.<channel>.txt "
-        "for whatsapp, messenger or instagram, closures.txt, and closed.<label>.txt for a "
-        "closure labelled in closures.txt"
+        "for whatsapp, messenger or instagram, closures.txt, closed.<label>.txt for a "
+        "closure labelled in closures.txt, and each of these with .cy before the app for "
+        "Welsh (REPLY_LANGUAGES)"
         for name in sorted(present)
-        if name.endswith(".txt") and name not in known and name != CLOSURES_FILE
+        if name.endswith(".txt")
+        and name not in _text_files(LANGUAGES.values(), closures)
+        and name != CLOSURES_FILE
     )
-    for name in sorted(known & present):
+    warnings.extend(_untranslated_closures(closures, languages, folder_of))
+    for name in sorted(used & present):
         template, file_problems = _load_file(folder_of[name] / name)
         problems.extend(file_problems)
         if template is not None:
             templates[name] = template
 
-    opening_hours = schedule.describe()
-    longest = _values(practice, opening_hours, LONGEST_NEXT_OPENING, _LONGEST_REASON)
+    longest = {
+        language.code: _longest_values(practice, schedule, language) for language in languages
+    }
+    language_of = {
+        name: language for language in languages for name in _text_files([language], closures)
+    }
     for template in templates.values():
-        problems.extend(_content_problems(template, longest))
+        problems.extend(_content_problems(template, longest[language_of[template.name].code]))
         closed = template.name.startswith(f"{TemplateKind.CLOSED}.")
         for note in wording_notes(template.source, closed=closed):
             if practice.strict_wording:
@@ -391,26 +469,49 @@ def _validate(
     keys = {(kind, "") for kind in TemplateKind} | {
         (TemplateKind.CLOSED, closure_key(c.label)) for c in closures if c.label
     }
-    checked: set[tuple[str, Channel]] = set()
+    checked: set[tuple[tuple[str, ...], Channel]] = set()
     for kind, key in sorted(keys):
         for channel, adapter in channels.items():
-            found = templates.get
-            template = (
-                (
-                    (found(_file_name(kind, channel, key)) or found(_file_name(kind, None, key)))
-                    if key
-                    else None
-                )
-                or found(_file_name(kind, channel))
-                or found(_file_name(kind))
-            )
-            if template is None or (template.name, channel) in checked:
-                continue
-            checked.add((template.name, channel))
-            problem, warning = _length_checks(template, kind, adapter, practice, longest)
+            chosen = [_chosen(templates, channel, kind, key, language) for language in languages]
+            parts = [
+                (t, longest[lang.code]) for t, lang in zip(chosen, languages, strict=True) if t
+            ]
+            names = tuple(t.name for t, _ in parts)
+            if len(parts) < len(languages) or (names, channel) in checked:
+                continue  # a missing base text is reported above
+            checked.add((names, channel))
+            problem, warning = _length_checks(parts, kind, adapter, practice)
             problems.extend(problem)
             warnings.extend(warning)
     return _Validated(templates, schedule, closures_text, problems, warnings)
+
+
+def _missing(
+    directory: Path, name: str, kind: TemplateKind, language: Language, practice: PracticeInfo
+) -> Problem:
+    where = "" if directory.is_dir() else f"; the folder {directory} does not exist"
+    what = _DESCRIPTIONS[kind]
+    if len(practice.languages) > 1:
+        what += f", in {language.name} (REPLY_LANGUAGES={','.join(practice.languages)})"
+    return Problem(str(directory / name), 1, 1, f"file not found ({what}){where}")
+
+
+def _untranslated_closures(
+    closures: Sequence[Closure], languages: Sequence[Language], folder_of: Mapping[str, Path]
+) -> Iterable[str]:
+    """A warning for each labelled closure without a label in one of the reply languages:
+    that language's {closed_reason} says nothing during it."""
+    for language in languages:
+        if language is ENGLISH:
+            continue
+        for closure in closures:
+            if closure.label and not closure.label_in(language.code):
+                yield (
+                    f"{folder_of[CLOSURES_FILE] / CLOSURES_FILE}: the closure "
+                    f"'{closure.label}' has no {language.name} label, so {language.name} "
+                    f"replies leave {{closed_reason}} out during it; write e.g. "
+                    f"'{closure.label} | {language.code}: …'"
+                )
 
 
 def _load_closures(path: Path) -> tuple[str | None, list[Closure], list[Problem]]:
@@ -463,27 +564,34 @@ def _position(template: Template, needle: str) -> tuple[int, int]:
 
 
 def _length_checks(
-    template: Template,
+    parts: Sequence[tuple[Template, Mapping[str, str]]],
     kind: TemplateKind,
     adapter: Adapter,
     practice: PracticeInfo,
-    values: Mapping[str, str],
 ) -> tuple[list[Problem], list[str]]:
+    """The reply ``parts`` make together (each text with its language's longest values)
+    against the channel's limit and button form; a problem or warning names the first file."""
     limit = adapter.text_limit
-    text = template.render(values)
+    template = parts[0][0]
+    text = LANGUAGE_GAP.join(t.render(values) for t, values in parts)
     size = limit.measure(text)
+    together = ""
+    if len(parts) > 1:
+        others = " and ".join(t.name for t, _ in parts[1:])
+        together = f" together with {others} (REPLY_LANGUAGES={','.join(practice.languages)})"
     if size > limit.limit:
         advice = "shorten it"
-        if template.name == _file_name(kind):
+        if template.name == text_name(kind, language=LANGUAGES[practice.languages[0]]):
+            language = LANGUAGES[practice.languages[0]]
             advice += (
-                f", or add {_file_name(kind, adapter.channel)} with a shorter text for "
-                f"{limit.label}"
+                f", or add {text_name(kind, adapter.channel, language=language)} with a shorter "
+                f"text for {limit.label}"
             )
         problem = Problem(
             template.path,
             1,
             1,
-            f"too long for {limit.label}: {size} {limit.unit} when sent "
+            f"too long for {limit.label}{together}: {size} {limit.unit} when sent "
             f"(with the longest next-opening date), the limit is {limit.limit}; {advice} "
             f"({limit.counting})",
         )
@@ -493,9 +601,9 @@ def _length_checks(
     if not short or adapter.buttons(reply):
         return [], []
     return [], [
-        f"{template.path}: on {limit.label} this text is {utf16_length(text)} characters, over the "
-        f"{adapter.button_text_limit} that fit with a '{short[0].title}' button, so "
-        f"{limit.label} patients get plain text without the button"
+        f"{template.path}: on {limit.label} this text{together} is {utf16_length(text)} "
+        f"characters, over the {adapter.button_text_limit} that fit with a "
+        f"'{short[0].title}' button, so {limit.label} patients get plain text without the button"
     ]
 
 
