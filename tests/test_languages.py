@@ -14,9 +14,19 @@ from bot.events import Channel
 from bot.hours import Schedule, format_next_opening, parse_opening_hours
 from bot.languages import ENGLISH, WELSH, parse_languages
 from bot.settings import Settings
+from bot.store.sqlite import SQLiteStore
 from bot.templates import TemplateSet, check_templates
 from bot.templates.closures import parse_closures
-from tests.helpers.service import APP_SECRET, PSEUDONYM_KEY, REPO, VERIFY_TOKEN, make_settings
+from tests.helpers.fake_graph import FakeGraph
+from tests.helpers.fixtures import fixture_bytes
+from tests.helpers.service import (
+    APP_SECRET,
+    PSEUDONYM_KEY,
+    REPO,
+    VERIFY_TOKEN,
+    make_settings,
+    running_service,
+)
 
 SHIPPED = REPO / "templates"
 LONDON = ZoneInfo("Europe/London")
@@ -278,3 +288,24 @@ def test_preview_cy_en_on_a_welsh_bank_holiday_fits_every_channel(
     assert out.index("Diolch am eich neges") < out.index("Thank you for contacting")
     size, limit = out.split(": from closed.cy.txt+closed.txt, ", 1)[1].split(" ")[0:3:2]
     assert int(size) <= int(limit)
+
+
+async def test_webhook_cy_en_sends_one_message_with_both_languages(
+    tmp_path: Path, graph: FakeGraph
+) -> None:
+    """A patient of a cy,en practice gets one message, Welsh then English, and the record
+    names both files."""
+    settings = make_settings(tmp_path, graph.url, reply_languages="cy,en", bank_holidays="GB-WLS")
+    async with running_service(settings) as service:
+        await service.post(fixture_bytes("whatsapp", "text"))
+        await service.drain()
+        store = service.store
+        assert isinstance(store, SQLiteStore)
+        (template,) = store.db.execute("SELECT template FROM contact_log").fetchone()
+    (request,) = graph.requests
+    sent = request.json
+    # Short enough for the "Book online" button, or plain text.
+    body = sent["interactive"]["body"]["text"] if "interactive" in sent else sent["text"]["body"]
+    assert body.startswith("Diolch am eich neges i Test Dental Practice.")
+    assert "\n\nThank you for contacting Test Dental Practice." in body
+    assert template in {"reply.cy.txt+reply.txt", "closed.cy.txt+closed.txt"}
