@@ -218,6 +218,28 @@ async def test_admin_preview_shows_each_channels_reply_without_saving(
     assert (admin_settings.templates_dir / "reply.txt").read_text() == before
 
 
+async def test_admin_welsh_texts_are_listed_and_saved(tmp_path: Path, graph: FakeGraph) -> None:
+    """A cy,en practice's page lists the Welsh texts in Welsh's words and saves one."""
+    settings = make_settings(tmp_path, graph.url, admin_password_hash=HASH, reply_languages="cy,en")
+    async with running_service(settings) as service:
+        await _sign_in(service)
+        listing = await (await service.client.get("/admin/texts")).text()
+        assert "while the practice is closed, on every app, in Welsh" in listing
+        assert "reply.cy.instagram.txt" in listing  # offered as a text to add
+        text = (
+            (settings.templates_dir / "reply.cy.txt")
+            .read_text()
+            .replace("Diolch", "Diolch yn fawr")
+        )
+        response = await service.client.post(
+            "/admin/texts/reply.cy.txt",
+            data={"token": await _token(service), "text": text, "action": "save"},
+            allow_redirects=False,
+        )
+        assert response.status == 303
+        assert (settings.templates_dir / "reply.cy.txt").read_text() == text
+
+
 async def test_admin_text_outside_the_folder_is_not_found(page: Service) -> None:
     """Only the texts and closures.txt can be opened: no other file name, no path."""
     await _sign_in(page)
