@@ -38,7 +38,7 @@ from bot.practices import (
     serve_practice,
 )
 from bot.settings import Settings, load_settings
-from bot.store import ContactRecord, Store, open_store
+from bot.store import ContactRecord, LogFigures, Store, open_store
 from bot.templates import check_templates, preview
 
 __all__ = ["main"]
@@ -139,6 +139,24 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _contacts_parser(commands)
+
+    compliance = commands.add_parser(
+        "compliance",
+        help="write the data protection evidence pack (Markdown and a printable page)",
+        description="Write the evidence pack a practice keeps or gives the ICO or the CQC: a "
+        "record of processing, DPIA screening notes, a paragraph for the privacy notice and "
+        "the contact log's current figures, from the configuration and the database in use. "
+        "In a group, one pack per practice, each in a folder named after it.",
+    )
+    _env_file_option(compliance)
+    _practice_option(compliance)
+    compliance.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder to write evidence-pack.md and evidence-pack.html into (made if missing)",
+    )
 
     admin = commands.add_parser("admin", help="the practice manager's page")
     admin_cmd = admin.add_subparsers(dest="admin_command", required=True)
@@ -306,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "templates": _preview,
         "contacts": _contacts,
+        "compliance": _compliance,
         "simulate": _simulate,
     }
     try:
@@ -584,7 +603,7 @@ async def _contacts_async(
             keyring = Keyring(settings.pseudonym_key.get_secret_value())
             sender = args.sender_id.strip()
             pseudonym = keyring.contact(channel, sender, practice=slug or "")
-            deleted = await store.forget(channel, pseudonym)
+            deleted = await store.forget(channel, pseudonym, practice=slug or "")
             print(f"deleted {deleted}")
         else:
             days = settings.contact_log_retention_days
@@ -597,6 +616,60 @@ async def _contacts_async(
     finally:
         await store.close()
     return EXIT_OK
+
+
+PACK_NAME = "evidence-pack"
+
+
+def _compliance(args: argparse.Namespace, deployment: _Deployment) -> int:
+    """Write each chosen practice's evidence pack; print the paths written."""
+    from bot.compliance import build_pack, render_html, render_markdown  # noqa: PLC0415 - Jinja2
+
+    # A group without --practice: every practice, each in a folder of its own.
+    each = deployment.group and not getattr(args, "practice", None)
+    targets = list(deployment.served) if each else [deployment.chosen(args)]
+    now = time.time()
+    try:
+        # Like the contacts commands: report on the log that exists, never a new empty one.
+        store = open_store(deployment.settings.database_url, pool_size=1, create=False)
+        slugs = [p.slug if deployment.group else None for p in targets]
+        figures = asyncio.run(_pack_figures(store, slugs, now))
+    except StoreUnavailable as error:
+        return _store_unavailable(error)
+    generated = datetime.fromtimestamp(now, UTC)
+    for practice, counted in zip(targets, figures, strict=True):
+        pack = build_pack(
+            practice.settings,
+            counted,
+            generated=generated,
+            version=__version__,
+            slug=practice.slug,
+            group_size=len(deployment.served),
+        )
+        folder = args.out / practice.slug if each else args.out
+        pages = {
+            folder / f"{PACK_NAME}.md": render_markdown(pack),
+            folder / f"{PACK_NAME}.html": render_html(pack),
+        }
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for path, text in pages.items():
+                path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            _err(f"--out: cannot write in {folder}: {error.strerror or type(error).__name__}")
+            return EXIT_CONFIG
+        for path in pages:
+            print(f"wrote {path}")
+    return EXIT_OK
+
+
+async def _pack_figures(store: Store, slugs: Sequence[str | None], now: float) -> list[LogFigures]:
+    """Each practice's figures (None: the whole store, for a single practice)."""
+    await store.open()
+    try:
+        return [await store.figures(slug, now) for slug in slugs]
+    finally:
+        await store.close()
 
 
 def _of(records: list[ContactRecord], slug: str | None) -> list[ContactRecord]:

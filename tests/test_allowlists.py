@@ -66,8 +66,8 @@ CANARY = "CANARY-allowlist-7f1c"
 # content; the only raw identifier is reply_jobs.recipient, sealed and erased when the job ends.
 REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
     "schema_info": {
-        "key": "fixed word ('version')",
-        "value": "schema version number",
+        "key": "fixed word ('version', 'deletions_counted_since')",
+        "value": "schema version number, or the UTC day deletions began to be counted",
     },
     "seen_messages": {
         "key": "keyed hash of a message id (or of channel, sender, kind, time): dedupe, 8 days",
@@ -131,6 +131,13 @@ REVIEWED_SCHEMA: dict[str, dict[str, str]] = {
         "practice": "the practice's slug ('' with one practice)",
         "saved_at": "when this set of texts first validated",
         "texts": "the manager's reply texts, file name and text: no patient's words",
+    },
+    "deletion_counts": {
+        "practice": "the practice's slug ('' with one practice)",
+        "reason": "erasure / retention: why contact records were deleted",
+        "day": "the UTC day they were deleted (YYYY-MM-DD)",
+        "runs": "how many erasure requests, or retention runs that deleted something",
+        "records": "how many contact records they deleted: a number, never whose",
     },
 }
 

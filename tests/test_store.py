@@ -1044,7 +1044,7 @@ async def test_sqlite_commits_never_checkpoint(tmp_path: Path) -> None:
 @pytest.mark.postgres
 async def test_postgres_schema_version_recorded(pg: StoreUnderTest) -> None:
     """The schema_info table records the schema version."""
-    rows = await pg.rows("SELECT key, value FROM schema_info")
+    rows = await pg.rows("SELECT key, value FROM schema_info WHERE key = 'version'")
     assert rows == [("version", str(SCHEMA_VERSION))]
 
 

@@ -15,6 +15,7 @@ import random
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ __all__ = [
     "CONFLICT_RETRIES",
     "ContactRecord",
     "IngestTx",
+    "LogFigures",
     "PurgeCounts",
     "SavedTexts",
     "Store",
@@ -58,6 +60,23 @@ class PurgeCounts:
     seen: int
     jobs: int
     other: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogFigures:
+    """The contact log and its deletions in numbers, for the evidence pack: never who.
+
+    Deletions are counted from ``counted_since`` (the UTC day this release's schema first
+    opened the store); ``None`` only for a store that never recorded it.
+    """
+
+    records: int  # contact records held now
+    oldest_age_days: int | None  # whole days since the oldest record was made; None: none held
+    erasure_requests: int  # ``contacts forget`` requests carried out
+    erased_records: int  # contact records those requests deleted
+    retention_records: int  # contact records retention deleted
+    retention_runs: int  # retention runs that deleted at least one of them
+    counted_since: date | None
 
 
 # A transaction PostgreSQL chose as a deadlock's victim was rolled back whole: run it again
@@ -187,9 +206,18 @@ class Store(JobStore, Protocol):
         """Contact-log rows in ``[since, until)``, oldest first."""
         ...
 
-    async def forget(self, channel: Channel, contact: str) -> int:
+    async def forget(self, channel: Channel, contact: str, *, practice: str | None = None) -> int:
         """Delete every record of one person, under every pseudonym linked to ``contact``;
-        returns the number of contact records."""
+        returns the number of contact records.
+
+        The request is counted (``figures``) for the practice of the records it deleted; one
+        that found none is counted for ``practice`` ("" when not given).
+        """
+        ...
+
+    async def figures(self, practice: str | None, now: float) -> LogFigures:
+        """The contact log's size and age and the deletions counted so far, for one practice
+        (a slug, or "" with a single practice) or, with None, for the whole store."""
         ...
 
     async def save_texts(self, sets: Mapping[str, Mapping[str, str]], now: float) -> None:

@@ -42,6 +42,7 @@ DIALECT = Dialect(
         "least": "LEAST",
         "greatest": "GREATEST",
         "returning_id": " RETURNING id",
+        "utc_today": "to_char(timezone('UTC', now()), 'YYYY-MM-DD')",
     },
     # Concurrent workers skip each other's locked rows instead of waiting for them; with one
     # channel, "channel = ?" lets the queue index hand rows over in due order.

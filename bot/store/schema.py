@@ -4,8 +4,8 @@
 empty database). Both backends apply the same list, one step per transaction, and record the
 version reached in ``schema_info``; a database written by a newer release is left alone (its
 changes are additive). Statements name column types with tokens that the dialect fills in
-(``bot.store.sql.Dialect``): ``{id}``, ``{real}``, ``{blob}``, ``{bool}`` and ``{rowid}``, the
-suffix of tables that need no rowid.
+(``bot.store.sql.Dialect``): ``{id}``, ``{real}``, ``{blob}``, ``{bool}``, ``{rowid}`` (the
+suffix of tables that need no rowid) and ``{utc_today}`` (today's UTC date as ``YYYY-MM-DD``).
 """
 
 from __future__ import annotations
@@ -113,6 +113,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE IF NOT EXISTS good_texts ("
         "practice TEXT PRIMARY KEY, saved_at {real} NOT NULL, texts TEXT NOT NULL){rowid}",
+    ),
+    # 9. How many records erasure requests and retention deleted, per practice and UTC day:
+    #    numbers only, never who, so the evidence pack (``practice-bot compliance``) can
+    #    report deletions long after the records are gone. ``runs`` counts erasure requests,
+    #    or retention runs that deleted something. The day counting began is kept, since
+    #    deletions made by earlier releases were never counted.
+    (
+        "CREATE TABLE IF NOT EXISTS deletion_counts ("
+        "practice TEXT NOT NULL, reason TEXT NOT NULL, day TEXT NOT NULL, "
+        "runs INTEGER NOT NULL, records INTEGER NOT NULL, "
+        "PRIMARY KEY (practice, reason, day)){rowid}",
+        "INSERT INTO schema_info (key, value) VALUES ('deletions_counted_since', {utc_today}) "
+        "ON CONFLICT (key) DO NOTHING",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,9 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -35,7 +38,14 @@ from bot.job import (
     Queue,
     Transition,
 )
-from bot.store import CONFLICT_RETRIES, ContactRecord, PurgeCounts, SavedTexts, conflict_pause
+from bot.store import (
+    CONFLICT_RETRIES,
+    ContactRecord,
+    LogFigures,
+    PurgeCounts,
+    SavedTexts,
+    conflict_pause,
+)
 from bot.store.schema import (
     DEDUPE_DAYS,
     ENDED_JOB_DAYS,
@@ -86,6 +96,27 @@ _STATES = {
     f"{t.name}_states": _in(t) for t in (BEGIN_SEND, NOT_DELIVERED, WAIT_TO_SETTLE, DEFER, END)
 }
 
+
+# Why records left the contact log, as ``deletion_counts.reason`` (and ``_FIGURES``) names it.
+ERASURE = "erasure"
+RETENTION = "retention"
+
+# One statement, so one snapshot: the contact log's size and oldest time, the runs and records
+# deleted by erasure and by retention, and the day counting began (schema migration 9).
+# ``@where`` narrows both tables to one practice.
+_FIGURES = (
+    "SELECT held.records, held.oldest, "
+    "gone.erasure_runs, gone.erasure_records, gone.retention_runs, gone.retention_records, "
+    "(SELECT value FROM schema_info WHERE key = 'deletions_counted_since') "
+    "FROM (SELECT COUNT(*) AS records, MIN(time) AS oldest FROM contact_log @where) AS held, "
+    "(SELECT "
+    "COALESCE(SUM(CASE WHEN reason = 'erasure' THEN runs ELSE 0 END), 0) AS erasure_runs, "
+    "COALESCE(SUM(CASE WHEN reason = 'erasure' THEN records ELSE 0 END), 0) AS erasure_records, "
+    "COALESCE(SUM(CASE WHEN reason = 'retention' THEN runs ELSE 0 END), 0) AS retention_runs, "
+    "COALESCE(SUM(CASE WHEN reason = 'retention' THEN records ELSE 0 END), 0) "
+    "AS retention_records "
+    "FROM deletion_counts @where) AS gone"
+)
 
 _CLAIMABLE = (
     "state <> 'done' AND due_at <= ? "
@@ -233,7 +264,9 @@ class Statements:
     due_queues: str = "SELECT DISTINCT practice, channel FROM reply_jobs WHERE {claimable}"
 
     # -- retention, the contact log, erasure ------------------------------------------
-    purge_contacts: str = "DELETE FROM contact_log WHERE time < ?"
+    # Records of practices no longer configured, or of a single practice: the practice each
+    # deleted record belonged to comes back, to count the deletions per practice.
+    purge_contacts: str = "DELETE FROM contact_log WHERE time < ? RETURNING practice"
     purge_practice_contacts: str = "DELETE FROM contact_log WHERE practice = ? AND time < ?"
     purge_seen: str = "DELETE FROM seen_messages WHERE seen_at < ?"
     purge_jobs: str = "DELETE FROM reply_jobs WHERE state = 'done' AND finished_at < ?"
@@ -247,7 +280,18 @@ class Statements:
         "SELECT time, channel, pseudonym, kind, outcome, template, practice FROM contact_log "
         "WHERE time >= ? AND time < ? ORDER BY time, id"
     )
-    forget_contacts: str = "DELETE FROM contact_log WHERE channel = ? AND pseudonym = ?"
+    forget_contacts: str = (
+        "DELETE FROM contact_log WHERE channel = ? AND pseudonym = ? RETURNING practice"
+    )
+    # Counts only: the practice, why, the UTC day, and how many (never whose) records.
+    count_deletions: str = (
+        "INSERT INTO deletion_counts (practice, reason, day, runs, records) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (practice, reason, day) DO UPDATE "
+        "SET runs = deletion_counts.runs + excluded.runs, "
+        "records = deletion_counts.records + excluded.records"
+    )
+    figures: str = _FIGURES.replace(" @where", "")
+    practice_figures: str = _FIGURES.replace("@where", "WHERE practice = ?")
 
     # -- the last good set of texts ---------------------------------------------------
     save_texts: str = (
@@ -434,6 +478,11 @@ class SqlIngestTx:
         return person
 
 
+def _utc_day(now: float) -> str:
+    """The UTC day of a Unix time, as ``deletion_counts.day`` holds it."""
+    return datetime.fromtimestamp(now, UTC).date().isoformat()
+
+
 async def _person(
     ex: Executor, sql: Statements, channel: Channel, pseudonym: str, now: float | None
 ) -> str:
@@ -603,18 +652,26 @@ class SqlStore:
         kept_since = now - max([retention_days, *practices.values()]) * DAY
         deduped_since = now - DEDUPE_DAYS * DAY
         async with self._atomic() as ex:
-            contacts = 0
+            deleted: Counter[str] = Counter()
             for practice, days in practices.items():
                 args = (practice, now - days * DAY)
-                contacts += await ex.execute(sql.purge_practice_contacts, args)
-            contacts += await ex.execute(sql.purge_contacts, (kept_since,))
+                deleted[practice] += await ex.execute(sql.purge_practice_contacts, args)
+            deleted.update(row[0] for row in await ex.fetch(sql.purge_contacts, (kept_since,)))
             seen = await ex.execute(sql.purge_seen, (deduped_since,))
             jobs = await ex.execute(sql.purge_jobs, (now - ENDED_JOB_DAYS * DAY,))
             other = await ex.execute(sql.purge_sent, (deduped_since,))
             other += await ex.execute(sql.purge_staff, (now,))
             other += await ex.execute(sql.purge_cooldowns, (kept_since,))
             other += await ex.execute(sql.purge_links, (kept_since,))
+            # In the same transaction: a count is never lost, nor made for a rolled-back purge.
+            # A run that deleted nothing is not one: the service purges every day.
+            day = _utc_day(now)
+            for practice, records in deleted.items():
+                if records:
+                    counted = (practice, RETENTION, day, 1, records)
+                    await ex.execute(sql.count_deletions, counted)
         self._erased()
+        contacts = sum(deleted.values())
         return PurgeCounts(contacts=contacts, seen=seen, jobs=jobs, other=other)
 
     async def contacts(self, since: float | None, until: float | None) -> list[ContactRecord]:
@@ -638,16 +695,43 @@ class SqlStore:
             return None
         return SavedTexts(saved_at=rows[0][0], texts=json.loads(rows[0][1]))
 
-    async def forget(self, channel: Channel, contact: str) -> int:
+    async def forget(self, channel: Channel, contact: str, *, practice: str | None = None) -> int:
         sql, name = self._sql, channel.value
-        count = 0
+        deleted: Counter[str] = Counter()
         async with self._atomic() as ex:
             person = await _person(ex, sql, channel, contact, None)
             linked = [row[0] for row in await ex.fetch(sql.linked, (name, person))]
             for pseudonym in dict.fromkeys((contact, person, *linked)):
-                count += await ex.execute(sql.forget_contacts, (name, pseudonym))
+                rows = await ex.fetch(sql.forget_contacts, (name, pseudonym))
+                deleted.update(row[0] for row in rows)
                 for statement in (sql.forget_jobs, sql.forget_cooldowns, sql.forget_staff):
                     await ex.execute(statement, (name, pseudonym))
             await ex.execute(sql.forget_links, (name, person))
+            # One request, counted with what it deleted (a pseudonym is keyed by practice, so
+            # its records are one practice's); a request that found nothing still happened.
+            day = _utc_day(time.time())
+            for slug, records in (deleted or Counter({practice or "": 0})).items():
+                await ex.execute(sql.count_deletions, (slug, ERASURE, day, 1, records))
         self._erased()
-        return count
+        return sum(deleted.values())
+
+    async def figures(self, practice: str | None, now: float) -> LogFigures:
+        sql = self._sql
+        async with self._single() as ex:
+            if practice is None:
+                rows = await ex.fetch(sql.figures)
+            else:
+                rows = await ex.fetch(sql.practice_figures, (practice, practice))
+        row = rows[0]
+        oldest: float | None = row[1]
+        since: str | None = row[6]
+        return LogFigures(
+            records=int(row[0]),
+            # A record stamped ahead of this clock (another replica's) is not negative days old.
+            oldest_age_days=None if oldest is None else max(0, int((now - oldest) // DAY)),
+            erasure_requests=int(row[2]),
+            erased_records=int(row[3]),
+            retention_runs=int(row[4]),
+            retention_records=int(row[5]),
+            counted_since=date.fromisoformat(since) if since else None,
+        )

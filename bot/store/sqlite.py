@@ -47,6 +47,7 @@ DIALECT = Dialect(
         "least": "MIN",
         "greatest": "MAX",
         "returning_id": "",
+        "utc_today": "date('now')",
     },
     # One statement leases the batch: SQLite has one writer at a time, so no row is ever
     # claimed twice.
