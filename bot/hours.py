@@ -417,17 +417,32 @@ class Schedule:
         name = self.holiday_name(day)
         return language.holiday(name) if name is not None else ""
 
-    def holiday_name(self, day: date) -> str | None:
-        """The public holiday on ``day`` in the configured region, by name (cached per year)."""
+    def closed_reasons(self, language: Language, around: date) -> list[str]:
+        """Every ``{closed_reason}`` this schedule can give in ``language`` in the year of
+        ``around`` and the next: the closures' labels and the bank holidays' names."""
+        labels = [closure.label_in(language.code) for closure in self.closures]
+        names = [
+            language.holiday(name)
+            for year in (around.year, around.year + 1)
+            for name in self._holidays(year).values()
+        ]
+        return [reason for reason in (*labels, *names) if reason]
+
+    def _holidays(self, year: int) -> dict[date, str]:
+        """The public holidays of ``year`` in the configured region, by day (cached)."""
         if self._region is None:
-            return None
-        year = self._holiday_years.get(day.year)
-        if year is None:
+            return {}
+        found = self._holiday_years.get(year)
+        if found is None:
             country, subdiv = self._region
-            calendar = holidays.country_holidays(country, subdiv=subdiv, years=day.year)
-            year = {d: str(name) for d, name in calendar.items() if d.year == day.year}
-            self._holiday_years[day.year] = year
-        return year.get(day)
+            calendar = holidays.country_holidays(country, subdiv=subdiv, years=year)
+            found = {d: str(name) for d, name in calendar.items() if d.year == year}
+            self._holiday_years[year] = found
+        return found
+
+    def holiday_name(self, day: date) -> str | None:
+        """The public holiday on ``day`` in the configured region, by name."""
+        return self._holidays(day.year).get(day)
 
     def is_bank_holiday(self, day: date) -> bool:
         """Whether ``day`` is a public holiday in the configured region."""

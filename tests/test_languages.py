@@ -309,3 +309,45 @@ async def test_webhook_cy_en_sends_one_message_with_both_languages(
     assert body.startswith("Diolch am eich neges i Test Dental Practice.")
     assert "\n\nThank you for contacting Test Dental Practice." in body
     assert template in {"reply.cy.txt+reply.txt", "closed.cy.txt+closed.txt"}
+
+
+def test_check_length_counts_the_longest_closure_label(tmp_path: Path) -> None:
+    """A text's length is checked with the longest ``{closed_reason}`` it can say: here a
+    closure's label, which pushes it over Instagram's limit."""
+    phone = "+44 20 7946 0000"
+    text = "x" * (1000 - 2 - len(phone) - 10) + " {closed_reason} {phone}"
+    folder = _folder(tmp_path, closed_instagram=text)
+    plain = _settings(
+        tmp_path, folder, reply_languages="en", bank_holidays="none", urgent_help="call 111"
+    )
+    assert _check(plain)[0] == []
+    (folder / "closures.txt").write_text("2027-01-04 Stocktaking and training\n")
+    errors, _ = _check(plain)
+    assert len(errors) == 1
+    assert "closed.instagram.txt:1:1: too long for Instagram: 1014 bytes" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("nation", "route"),
+    [
+        ("GB-ENG", "I gael help brys, defnyddiwch NHS 111 ar-lein neu ffoniwch 111."),
+        ("GB-WLS", "I gael help brys, defnyddiwch GIG 111 Cymru ar-lein neu ffoniwch 111."),
+        ("GB-SCT", "I gael help brys, ffoniwch NHS 24 ar 111."),
+    ],
+)
+def test_render_welsh_closed_reply_names_the_nations_route_and_999(
+    tmp_path: Path, nation: str, route: str
+) -> None:
+    """Out of hours the Welsh text gives the nation's urgent route in Welsh, then 999."""
+    evening = datetime(2027, 3, 9, 19, 30, tzinfo=LONDON)
+    text = _texts(_settings(tmp_path, bank_holidays=nation)).render(Channel.WHATSAPP, evening).text
+    assert route in text
+    assert "Mewn argyfwng sy'n peryglu bywyd, ffoniwch 999." in text
+
+
+def test_check_welsh_text_without_999_warns_naming_the_file(tmp_path: Path) -> None:
+    """A Welsh closed text that drops 999 gets the wording warning with its file."""
+    shipped = (SHIPPED / "closed.cy.txt").read_text(encoding="utf-8")
+    folder = _folder(tmp_path, closed_cy=shipped.replace("ffoniwch 999", "ffoniwch ni"))
+    _, warnings = _check(_settings(tmp_path, folder))
+    assert f"{folder / 'closed.cy.txt'}:1:1: it no longer says to call 999" in "\n".join(warnings)

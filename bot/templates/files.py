@@ -150,10 +150,6 @@ def _text_files(languages: Iterable[Language], closures: Iterable[Closure] = ())
     }
 
 
-# The longest a closure's label makes {closed_reason}, for the length checks.
-_LONGEST_REASON = "Christmas Day (substitute day)"
-
-
 _DESCRIPTIONS = {
     TemplateKind.REPLY: "the reply sent during opening hours",
     TemplateKind.CLOSED: "the reply sent while the practice is closed",
@@ -189,8 +185,17 @@ def _longest_values(
         language,
         schedule.describe(language),
         language.longest_date_and_time,
-        _LONGEST_REASON,
+        max(
+            schedule.closed_reasons(language, datetime.now(schedule.tz).date()),
+            key=_size,
+            default="",
+        ),
     )
+
+
+def _size(text: str) -> int:
+    """The most a text can count against any channel's limit: its UTF-8 bytes."""
+    return len(text.encode())
 
 
 @dataclass(slots=True)
