@@ -117,13 +117,17 @@ async def test_group_each_practice_replies_from_its_own_number_with_its_own_toke
 async def test_group_practice_text_overrides_the_groups(
     main_env: Path, group_graph: FakeGraph
 ) -> None:
-    """Cardiff Bay's own Instagram text is used for its Instagram; WhatsApp gets the group's."""
+    """Cardiff Bay's own Instagram texts (Welsh, then English) are used for its Instagram;
+    WhatsApp gets the group's, in both languages too."""
     async with _serving(main_env) as service:
         await _message(service, Channel.INSTAGRAM, CARDIFF_INSTAGRAM, "7000000000000001")
         await _message(service, Channel.WHATSAPP, WHATSAPP["cardiff-bay"], "447700900123")
     instagram, whatsapp = group_graph.requests
-    assert instagram.json["message"]["text"].startswith("Thanks for your message to Example")
-    assert _whatsapp_text(whatsapp.json).startswith("Thank you for contacting Example Smiles")
+    text = instagram.json["message"]["text"]
+    assert text.startswith("Diolch am eich neges i Example Smiles Cardiff Bay ar Instagram.")
+    assert "\n\nThanks for your message to Example" in text
+    assert _whatsapp_text(whatsapp.json).startswith("Diolch am eich neges i Example Smiles")
+    assert "\n\nThank you for contacting Example Smiles" in _whatsapp_text(whatsapp.json)
 
 
 async def test_group_unknown_account_is_skipped_and_counted(
