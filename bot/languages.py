@@ -61,6 +61,8 @@ class Language:
     day_range: str  # "{first} to {last}"
     day_pair: str  # "{first} and {last}"
     last_join: str  # before the last item of a list: " and "
+    book_online: str  # the booking button's title (Meta allows 20 characters)
+    call_us: str  # the phone button's title
     holidays: Mapping[str, str] | None = None  # None: the holidays library's names as they are
     observed: str = _OBSERVED  # after a substitute day's name
     _locale: Locale = field(init=False, repr=False, compare=False)
@@ -116,6 +118,8 @@ ENGLISH = Language(
     day_range="{first} to {last}",
     day_pair="{first} and {last}",
     last_join=" and ",
+    book_online="Book online",
+    call_us="Call us",
 )
 WELSH = Language(
     code="cy",
@@ -126,6 +130,8 @@ WELSH = Language(
     day_range=f"{{first}}{EN_DASH}{{last}}",
     day_pair="{first}, {last}",
     last_join=", ",
+    book_online="Archebu ar-lein",
+    call_us="Ffoniwch ni",
     holidays=_WELSH_HOLIDAYS,
     observed=" (diwrnod yn ei le)",
 )

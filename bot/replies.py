@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.languages import ENGLISH
+
 __all__ = ["Reply"]
 
 
@@ -19,3 +21,6 @@ class Reply:
     booking_url: str | None = None
     phone: str | None = None
     source: str = ""  # which template file produced it, for previews and logs
+    # The buttons' words, in the reply's first language (Meta allows 20 characters each).
+    book_title: str = ENGLISH.book_online
+    call_title: str = ENGLISH.call_us

@@ -351,3 +351,25 @@ def test_check_welsh_text_without_999_warns_naming_the_file(tmp_path: Path) -> N
     folder = _folder(tmp_path, closed_cy=shipped.replace("ffoniwch 999", "ffoniwch ni"))
     _, warnings = _check(_settings(tmp_path, folder))
     assert f"{folder / 'closed.cy.txt'}:1:1: it no longer says to call 999" in "\n".join(warnings)
+
+
+@pytest.mark.parametrize(
+    ("languages", "titles"),
+    [("cy,en", ["Archebu ar-lein", "Ffoniwch ni"]), ("en,cy", ["Book online", "Call us"])],
+)
+def test_buttons_are_worded_in_the_first_language(
+    tmp_path: Path, languages: str, titles: list[str]
+) -> None:
+    """Messenger's buttons speak the reply's first language, within Meta's 20 characters."""
+    folder = _folder(
+        tmp_path,
+        reply="Automatic reply: no clinical advice by message. Call {phone}.",
+        reply_cy="Neges awtomatig: dim cyngor clinigol drwy neges. Ffoniwch {phone}.",
+    )
+    settings = _settings(
+        tmp_path, folder, reply_languages=languages, opening_hours="Mon-Sun 00:00-24:00"
+    )
+    reply = _texts(settings).render(Channel.MESSENGER, CHRISTMAS.replace(month=11, day=30))
+    buttons = REGISTRY.adapters[Channel.MESSENGER].buttons(reply)
+    assert [button.title for button in buttons] == titles
+    assert all(len(title) <= 20 for title in titles)

@@ -1,4 +1,4 @@
-"""The one adapter shape all three channels share, and the button words they have in common."""
+"""The one adapter shape all three channels share, and the button form's rule."""
 
 from __future__ import annotations
 
@@ -11,16 +11,12 @@ from bot.events import Channel, ContactKind, Event
 from bot.replies import Reply
 
 __all__ = [
-    "BOOK_ONLINE_TITLE",
     "BUTTON_TITLE_LIMIT",
-    "CALL_US_TITLE",
     "BuildSend",
     "MetaAdapter",
     "fits_button_form",
 ]
 
-BOOK_ONLINE_TITLE = "Book online"
-CALL_US_TITLE = "Call us"
 BUTTON_TITLE_LIMIT = 20  # WhatsApp display_text and Messenger button titles
 
 

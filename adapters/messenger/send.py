@@ -9,7 +9,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from adapters._meta.adapter import BOOK_ONLINE_TITLE, CALL_US_TITLE, fits_button_form
+from adapters._meta.adapter import fits_button_form
 from adapters._meta.messaging import send_api_body
 from bot.adapter import Button, Outbound, SendConfig, TextLimit
 from bot.events import Channel, ContactKind
@@ -25,10 +25,10 @@ def buttons(reply: Reply) -> tuple[Button, ...]:
     """Book online, and Call us when the phone has digits, if the text fits the template."""
     if not reply.booking_url or not fits_button_form(reply, BUTTON_TEXT_LIMIT):
         return ()
-    book = Button(BOOK_ONLINE_TITLE, "opens", reply.booking_url)
+    book = Button(reply.book_title, "opens", reply.booking_url)
     if not reply.phone or call_button_number(reply.phone) is None:
         return (book,)
-    return (book, Button(CALL_US_TITLE, "calls", reply.phone))
+    return (book, Button(reply.call_title, "calls", reply.phone))
 
 
 def build_send(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters._meta.adapter import BOOK_ONLINE_TITLE, fits_button_form
+from adapters._meta.adapter import fits_button_form
 from bot.adapter import Button, Outbound, SendConfig, TextLimit
 from bot.events import Channel, ContactKind
 from bot.replies import Reply
@@ -28,7 +28,7 @@ _ADDRESS_KEYS: dict[ContactKind, str] = {
 def buttons(reply: Reply) -> tuple[Button, ...]:
     """One ``cta_url`` button to the booking page when the text fits its body."""
     if reply.booking_url and fits_button_form(reply, BUTTON_TEXT_LIMIT):
-        return (Button(BOOK_ONLINE_TITLE, "opens", reply.booking_url),)
+        return (Button(reply.book_title, "opens", reply.booking_url),)
     return ()
 
 

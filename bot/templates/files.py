@@ -335,12 +335,7 @@ class TemplateSet:
             template = self.template(channel, kind, key, language)
             texts.append(self._render(template, language, at))
             names.append(template.name)
-        return Reply(
-            text=LANGUAGE_GAP.join(texts),
-            booking_url=self.practice.booking_url or None,
-            phone=self.practice.phone or None,
-            source=SOURCE_JOIN.join(names),
-        )
+        return _reply(self.practice, LANGUAGE_GAP.join(texts), SOURCE_JOIN.join(names))
 
     def _render(self, template: Template, language: Language, at: datetime) -> str:
         next_opening = ""
@@ -352,6 +347,20 @@ class TemplateSet:
             reason = self.schedule.closed_reason(at, language)
         hours = self._opening_hours[language.code]
         return template.render(_values(self.practice, language, hours, next_opening, reason))
+
+
+def _reply(practice: PracticeInfo, text: str, source: str = "") -> Reply:
+    """``text`` as the practice's reply: its contact routes for the buttons, which are worded
+    in the reply's first language."""
+    first = practice.reply_languages[0]
+    return Reply(
+        text=text,
+        booking_url=practice.booking_url or None,
+        phone=practice.phone or None,
+        source=source,
+        book_title=first.book_online,
+        call_title=first.call_us,
+    )
 
 
 # Between the languages of one reply, and between their file names in the contact log.
@@ -601,8 +610,8 @@ def _length_checks(
             f"({limit.counting})",
         )
         return [problem], []
-    reply = Reply(text=text, booking_url=practice.booking_url, phone=practice.phone)
-    short = adapter.buttons(Reply(text="", booking_url=practice.booking_url, phone=practice.phone))
+    reply = _reply(practice, text)
+    short = adapter.buttons(_reply(practice, ""))
     if not short or adapter.buttons(reply):
         return [], []
     return [], [
