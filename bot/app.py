@@ -556,10 +556,16 @@ async def _texts_at_start(rt: Runtime) -> None:
                 saved_at=datetime.fromtimestamp(saved.saved_at, UTC).isoformat(timespec="seconds"),
             )
             continue
+        who = practice.slug or "the practice"
+        why = (
+            f"no good set of texts has been kept for {who} yet"
+            if saved is None
+            else f"the last good set kept for {who} does not pass today's checks either "
+            "(the settings changed since, e.g. REPLY_LANGUAGES or the practice's details)"
+        )
         problems += [
             *error.problems,
-            f"{practice.templates.directory}: no good set of texts has been kept for "
-            f"{practice.slug or 'the practice'} yet, so there is nothing to serve meanwhile; "
+            f"{practice.templates.directory}: {why}, so there is nothing to serve meanwhile; "
             "mend the files above",
         ]
     if problems:

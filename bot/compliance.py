@@ -23,6 +23,7 @@ from bot.admin import PAGES
 from bot.events import Channel
 from bot.settings import Settings
 from bot.store import LogFigures, describe_store
+from bot.store.schema import DEDUPE_DAYS, ENDED_JOB_DAYS
 
 __all__ = [
     "Check",
@@ -33,6 +34,9 @@ __all__ = [
     "render_html",
     "render_markdown",
 ]
+
+# How long retention keeps finished jobs and the keys that stop a message being answered twice.
+_BOOKKEEPING_DAYS = max(ENDED_JOB_DAYS, DEDUPE_DAYS)
 
 # How a patient knows each app, and the Meta product the practice's account is connected to.
 _APPS = {
@@ -305,9 +309,10 @@ def _record(
                 f"Contact records: {_plural(settings.contact_log_retention_days, 'day')}, "
                 "then deleted automatically (the service checks every day).",
                 "The encrypted number or id of a waiting reply: until the reply is sent or "
-                "given up; normally seconds, at most about a day.",
+                "given up; normally seconds, at most "
+                f"{_plural(round(settings.reply_max_age_hours), 'hour')}.",
                 "Finished reply jobs (without the number or id) and the codes that stop a "
-                "message being answered twice: 8 days.",
+                f"message being answered twice: {_plural(_BOOKKEEPING_DAYS, 'day')}.",
                 "The rows that apply the reply rules (when a person last had a reply, when "
                 "staff answered by hand): no longer than the contact records.",
                 "Counts of deletions (section 4): kept; they say how many, never whose.",

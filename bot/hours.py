@@ -31,6 +31,7 @@ __all__ = [
     "DAY_NAMES",
     "DEFAULT_BANK_HOLIDAYS",
     "DEFAULT_OPENING_HOURS",
+    "EN_DASH",
     "LONGEST_NEXT_OPENING",
     "MONTH_NAMES",
     "OpeningHours",
@@ -119,7 +120,7 @@ class OpeningHours:
             if times:
                 groups.setdefault(times, []).append(day)
         parts = [
-            f"{_describe_days(days, language)} {language.join(list(times))}"
+            f"{_describe_days(days, language)} {language.times(list(times))}"
             for times, days in groups.items()
         ]
         return "; ".join(parts)
@@ -144,16 +145,7 @@ def _describe_days(days: list[int], language: Language) -> str:
     if len(runs) > 1 and runs[0][0] == 0 and runs[-1][-1] == 6:
         # A run over the weekend into Monday reads as one range: "Friday to Monday".
         runs = [runs[-1] + runs[0], *runs[1:-1]]
-    texts: list[str] = []
-    for run in runs:
-        first, last = language.day_name(run[0]), language.day_name(run[-1])
-        if len(run) == 1:
-            texts.append(first)
-        elif len(run) == 2:
-            texts.append(language.day_pair.format(first=first, last=last))
-        else:
-            texts.append(language.day_range.format(first=first, last=last))
-    return language.join(texts)
+    return language.days(runs)
 
 
 def _parse_day(text: str, group: str) -> int:

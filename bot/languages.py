@@ -5,14 +5,15 @@ hold is kept here, each with its source: how a language joins days and times, th
 before the time, and the Welsh names of the UK's bank holidays (the ``holidays`` library
 names them in English only).
 
-Welsh writes day ranges and lists with an en dash and commas rather than "i" and "a": a
-range word would mutate the next day's name ("i ddydd Gwener") and "a" becomes "ac" before
-a vowel; the dash and comma read correctly whatever follows.
+Welsh day names are all "Dydd …" in CLDR. Inside a phrase they are written "dydd …", and
+after "i" (to) "dydd" takes the soft mutation: "Dydd Llun i ddydd Gwener". Times are joined
+with commas, because "a" (and) becomes "ac" before some numbers as they are spoken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,20 +27,18 @@ __all__ = [
     "WELSH",
     "Language",
     "parse_languages",
+    "parse_translation",
 ]
 
-EN_DASH = "\u2013"
-
-# Welsh names of the bank holidays in England and Wales, as GOV.UK's Welsh pages
-# (gov.uk/gwyliau-banc) and Business Wales (businesswales.gov.wales/cy) write them, keyed by
-# the English name the ``holidays`` library gives. A holiday missing here (one-off days,
-# Scotland's and Northern Ireland's own) gives no name, so a Welsh line with
-# {closed_reason} is left out rather than shown in English.
+# Welsh names of the bank holidays in England and Wales as GOV.UK's Welsh bank holiday pages
+# (gov.uk/gwyliau-banc) write them, keyed by the English name the ``holidays`` library
+# gives. A holiday missing here (one-off days, Scotland's and Northern Ireland's own) gives
+# no name, so a Welsh line with {closed_reason} is left out rather than shown in English.
 _WELSH_HOLIDAYS = {
     "New Year's Day": "Dydd Calan",
     "Good Friday": "Dydd Gwener y Groglith",
     "Easter Monday": "Dydd Llun y Pasg",
-    "May Day": "Gŵyl Banc Calan Mai",
+    "May Day": "Gŵyl Banc Cyntaf Mai",
     "Spring Bank Holiday": "Gŵyl Banc y Gwanwyn",
     "Late Summer Bank Holiday": "Gŵyl Banc yr Haf",
     "Summer Bank Holiday": "Gŵyl Banc yr Haf",
@@ -47,6 +46,22 @@ _WELSH_HOLIDAYS = {
     "Boxing Day": "Gŵyl San Steffan",
 }
 _OBSERVED = " (observed)"
+_TRANSLATION = re.compile(r"\s*(?P<code>[A-Za-z]{2})\s*:\s*(?P<text>.*)", flags=re.DOTALL)
+
+
+def _same(name: str) -> str:
+    return name
+
+
+def _welsh_within(name: str) -> str:
+    """A Welsh day name inside a phrase: "dydd Gwener"."""
+    return name[:1].lower() + name[1:]
+
+
+def _welsh_after_to(name: str) -> str:
+    """A Welsh day name after "i" (to): "dydd" softens to "ddydd"."""
+    within = _welsh_within(name)
+    return f"d{within}" if within.startswith("dydd ") else within
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +73,17 @@ class Language:
     locale: str  # Babel's locale for day and month names
     every_day: str
     at: str  # between the date and the time: "Tuesday 29 December at 09:00"
-    day_range: str  # "{first} to {last}"
-    day_pair: str  # "{first} and {last}"
-    last_join: str  # before the last item of a list: " and "
+    to: str  # between the first and last day of a range
+    and_: str  # before the last day of a list
+    times_last_join: str  # before the last time of a list: " and "
     book_online: str  # the booking button's title (Meta allows 20 characters)
     call_us: str  # the phone button's title
-    holidays: Mapping[str, str] | None = None  # None: the holidays library's names as they are
+    holidays: Mapping[str, str] | None = field(
+        default=None, repr=False
+    )  # None: the holidays library's names as they are
     observed: str = _OBSERVED  # after a substitute day's name
+    within: Callable[[str], str] = field(default=_same, repr=False)  # a day's name inside a phrase
+    after_to: Callable[[str], str] = field(default=_same, repr=False)  # a day's name after ``to``
     _locale: Locale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,11 +98,27 @@ class Language:
         """The day's name (0 = Monday) as a sentence would start it."""
         return str(self._locale.days["format"]["wide"][weekday])
 
-    def join(self, items: Sequence[str]) -> str:
-        """``a, b and c`` (Welsh: ``a, b, c``)."""
-        if len(items) == 1:
-            return items[0]
-        return ", ".join(items[:-1]) + self.last_join + items[-1]
+    def days(self, runs: Sequence[Sequence[int]]) -> str:
+        """Runs of weekdays (0 = Monday) as a phrase: ``Monday to Thursday and Saturday``,
+        ``Dydd Llun i ddydd Iau a dydd Sadwrn``."""
+        texts = []
+        for number, run in enumerate(runs):
+            first = self.day_name(run[0])
+            if number:
+                first = self.within(first)
+            if len(run) == 1:
+                texts.append(first)
+                continue
+            last = self.within(self.day_name(run[-1]))
+            if len(run) == 2:
+                texts.append(f"{first} {self.and_} {last}")
+            else:
+                texts.append(f"{first} {self.to} {self.after_to(last)}")
+        return _join(texts, f" {self.and_} ")
+
+    def times(self, items: Sequence[str]) -> str:
+        """``08:30-13:00 and 14:00-17:30`` (Welsh: with a comma)."""
+        return _join(items, self.times_last_join)
 
     def date_and_time(self, moment: datetime) -> str:
         """``Tuesday 29 December at 09:00``, ``Dydd Mawrth 29 Rhagfyr am 09:00``: the wall
@@ -108,6 +143,12 @@ class Language:
         return f"{own}{self.observed}" if own and observed else own
 
 
+def _join(items: Sequence[str], last: str) -> str:
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + last + items[-1]
+
+
 ENGLISH_CODE = "en"
 ENGLISH = Language(
     code=ENGLISH_CODE,
@@ -115,9 +156,9 @@ ENGLISH = Language(
     locale="en_GB",
     every_day="Every day",
     at="at",
-    day_range="{first} to {last}",
-    day_pair="{first} and {last}",
-    last_join=" and ",
+    to="to",
+    and_="and",
+    times_last_join=" and ",
     book_online="Book online",
     call_us="Call us",
 )
@@ -127,13 +168,15 @@ WELSH = Language(
     locale="cy",
     every_day="Bob dydd",
     at="am",
-    day_range=f"{{first}}{EN_DASH}{{last}}",
-    day_pair="{first}, {last}",
-    last_join=", ",
+    to="i",
+    and_="a",
+    times_last_join=", ",
     book_online="Archebu ar-lein",
     call_us="Ffoniwch ni",
     holidays=_WELSH_HOLIDAYS,
-    observed=" (diwrnod yn ei le)",
+    observed=" (diwrnod yn lle)",
+    within=_welsh_within,
+    after_to=_welsh_after_to,
 )
 LANGUAGES: dict[str, Language] = {language.code: language for language in (ENGLISH, WELSH)}
 DEFAULT_LANGUAGES = (ENGLISH_CODE,)
@@ -155,3 +198,16 @@ def parse_languages(spec: str) -> tuple[str, ...]:
     if len(set(codes)) != len(codes):
         raise ValueError("each language is listed once, e.g. cy,en")
     return tuple(codes)
+
+
+def parse_translation(part: str) -> tuple[str, str] | None:
+    """`` cy: Nadolig`` → ``("cy", "Nadolig")``: words in another reply language, as written
+    after a ``|`` (a closure's label, ``URGENT_HELP``); ``None`` when ``part`` does not name
+    one of the other languages."""
+    match = _TRANSLATION.fullmatch(part)
+    if match is None:
+        return None
+    code = match["code"].lower()
+    if code not in LANGUAGES or code == ENGLISH_CODE:
+        return None
+    return code, " ".join(match["text"].split())

@@ -22,9 +22,9 @@ from bot.envfile import read_env_file
 from bot.errors import ConfigError
 from bot.events import Channel
 from bot.hours import Schedule, check_bank_holidays, parse_closed_dates, parse_opening_hours
-from bot.languages import ENGLISH, parse_languages
+from bot.languages import ENGLISH, LANGUAGES, parse_languages, parse_translation
 from bot.templates import PracticeInfo
-from bot.wording import urgent_help
+from bot.wording import check_urgent_help, urgent_help
 
 __all__ = ["ChannelState", "Settings", "load_settings"]
 
@@ -227,6 +227,13 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone, e.g. Europe/London") from None
         return value
 
+    @field_validator("urgent_help")
+    @classmethod
+    def _urgent_help(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            check_urgent_help(value)
+        return value
+
     @field_validator("reply_languages")
     @classmethod
     def _reply_languages(cls, value: str) -> str:
@@ -388,12 +395,26 @@ class Settings(BaseSettings):
                 for state in self.channel_states().values()
                 if state.on and not state.sends
             )
+        notes.extend(
+            f"URGENT_HELP has no {LANGUAGES[code].name} words, so {LANGUAGES[code].name} replies "
+            f"say it in English; add them after a bar: URGENT_HELP=… | {code}: …"
+            for code in self.languages
+            if code != ENGLISH.code
+            and self.urgent_help
+            and self.urgent_help.strip()
+            and code not in _translated(self.urgent_help)
+        )
         if not any(state.on for state in self.channel_states().values()):
             notes.append(
                 "no channel is on: set WHATSAPP_PHONE_NUMBER_ID, MESSENGER_PAGE_ID or "
                 "INSTAGRAM_ACCOUNT_ID"
             )
         return notes
+
+
+def _translated(words: str) -> set[str]:
+    """The languages ``words`` (``URGENT_HELP``) gives after a bar."""
+    return {found[0] for found in map(parse_translation, words.split("|")[1:]) if found}
 
 
 def _problem_lines(error: ValidationError) -> list[str]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.languages import parse_translation
+
 __all__ = [
     "LONGEST_WORDS",
     "POINTS",
     "URGENT_HELP_BY_NATION",
     "WELSH_URGENT_HELP_BY_NATION",
     "Point",
+    "check_urgent_help",
     "urgent_help",
     "wording_notes",
 ]
@@ -38,11 +41,29 @@ _BY_LANGUAGE = {"en": URGENT_HELP_BY_NATION, "cy": WELSH_URGENT_HELP_BY_NATION}
 
 
 def urgent_help(bank_holidays: str, own: str | None, language: str = "en") -> str:
-    """The practice's own wording if set (the same in every language), else its nation's
-    (``BANK_HOLIDAYS``) in ``language``, else empty."""
+    """``{urgent_help}`` in ``language``: the practice's own wording if set (``URGENT_HELP``,
+    with its Welsh after a bar, ``call … | cy: ffoniwch …``; the English where it has none),
+    else its nation's (``BANK_HOLIDAYS``), else empty."""
     if own and own.strip():
-        return own.strip()
+        first, *others = own.split("|")
+        translations = dict(filter(None, map(parse_translation, others)))
+        return translations.get(language) or " ".join(first.split())
     return _BY_LANGUAGE[language].get(bank_holidays.upper(), "")
+
+
+def check_urgent_help(own: str) -> None:
+    """Raises ValueError unless ``own`` (``URGENT_HELP``) is words, then optionally ``| cy: …``
+    for each other language."""
+    first, *others = own.split("|")
+    if not first.strip():
+        raise ValueError("write what patients should do first, e.g. call 111")
+    for part in others:
+        found = parse_translation(part)
+        if found is None or not found[1]:
+            raise ValueError(
+                "after '|' write a language and the words in it, e.g. "
+                "URGENT_HELP=call 0300 123 4567 | cy: ffoniwch 0300 123 4567"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +103,8 @@ POINTS = (
         _any(
             rf"{_NOT}\s+(?:give|provide|offer)\s+(?:any\s+)?(?:clinical|medical|dental)\s+advice",
             r"\bno\s+(?:clinical|medical|dental)\s+advice",
-            r"cyngor\s+clinigol",
+            r"(?:\bni\s+(?:allwn|fedrwn|gallwn)|\ballwn\s+ni\s+ddim|\bmethu|\bdim)\b"
+            r"[^.\n]{0,30}cyngor\s+(?:clinigol|meddygol)",
         ),
     ),
     Point(
@@ -91,7 +113,7 @@ POINTS = (
         _any(
             rf"(?:don{_APOS}t|do not|never|avoid)\s+(?:send|share|include|message)"
             r"[^.\n]{0,40}(?:health|medical|clinical|symptom|personal)",
-            r"peidiwch\s+ag?\s+anfon[^.\n]{0,40}(?:iechyd|meddygol)",
+            r"peidiwch\s+(?:ag|â|a)\s+(?:anfon|rhannu)[^.\n]{0,40}(?:iechyd|meddygol|symptomau)",
         ),
     ),
     Point(

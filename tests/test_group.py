@@ -124,9 +124,11 @@ async def test_group_practice_text_overrides_the_groups(
         await _message(service, Channel.WHATSAPP, WHATSAPP["cardiff-bay"], "447700900123")
     instagram, whatsapp = group_graph.requests
     text = instagram.json["message"]["text"]
-    assert text.startswith("Diolch am eich neges i Example Smiles Cardiff Bay ar Instagram.")
+    assert text.startswith("Example Smiles Cardiff Bay: diolch am eich neges ar Instagram.")
     assert "\n\nThanks for your message to Example" in text
-    assert _whatsapp_text(whatsapp.json).startswith("Diolch am eich neges i Example Smiles")
+    assert _whatsapp_text(whatsapp.json).startswith(
+        "Example Smiles Cardiff Bay: diolch am eich neges."
+    )
     assert "\n\nThank you for contacting Example Smiles" in _whatsapp_text(whatsapp.json)
 
 

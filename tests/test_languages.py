@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from adapters import REGISTRY
 from bot.cli import main
@@ -17,6 +18,7 @@ from bot.settings import Settings
 from bot.store.sqlite import SQLiteStore
 from bot.templates import TemplateSet, check_templates
 from bot.templates.closures import parse_closures
+from bot.templates.files import text_name, text_parts
 from tests.helpers.fake_graph import FakeGraph
 from tests.helpers.fixtures import fixture_bytes
 from tests.helpers.service import (
@@ -95,11 +97,20 @@ def test_settings_reply_languages_unknown_is_a_problem(
 
 
 def test_welsh_opening_hours_use_babel_day_names() -> None:
-    """Welsh opening hours name the days in Welsh, ranges and lists without mutation."""
+    """Welsh opening hours name the days in Welsh: "i ddydd" after a range, times by commas."""
     hours = parse_opening_hours(HOURS + "; Sat 09:00-12:00")
     assert hours.describe(WELSH) == (
-        "Dydd Llun\u2013Dydd Iau 08:30\u201313:00, 14:00\u201317:30; "
+        "Dydd Llun i ddydd Iau 08:30\u201313:00, 14:00\u201317:30; "
         "Dydd Gwener 08:30\u201316:00; Dydd Sadwrn 09:00\u201312:00"
+    )
+
+
+def test_welsh_opening_hours_pairs_and_lists_of_days() -> None:
+    """Two days are joined by "a", a list by commas and "a", "dydd" small inside a phrase."""
+    hours = parse_opening_hours("Mon,Wed,Fri 09:00-17:00; Sat-Sun 10:00-12:00")
+    assert hours.describe(WELSH) == (
+        "Dydd Llun, dydd Mercher a dydd Gwener 09:00\u201317:00; "
+        "Dydd Sadwrn a dydd Sul 10:00\u201312:00"
     )
 
 
@@ -119,8 +130,8 @@ def test_welsh_next_opening_names_day_and_month() -> None:
     ("day", "welsh"),
     [
         (datetime(2026, 12, 25, 11, tzinfo=LONDON), "Dydd Nadolig"),
-        (datetime(2026, 12, 28, 11, tzinfo=LONDON), "Gŵyl San Steffan (diwrnod yn ei le)"),
-        (datetime(2027, 5, 3, 11, tzinfo=LONDON), "Gŵyl Banc Calan Mai"),
+        (datetime(2026, 12, 28, 11, tzinfo=LONDON), "Gŵyl San Steffan (diwrnod yn lle)"),
+        (datetime(2027, 5, 3, 11, tzinfo=LONDON), "Gŵyl Banc Cyntaf Mai"),
         (datetime(2027, 8, 30, 11, tzinfo=LONDON), "Gŵyl Banc yr Haf"),
     ],
 )
@@ -128,6 +139,19 @@ def test_welsh_closed_reason_names_the_bank_holiday(day: datetime, welsh: str) -
     """``{closed_reason}`` gives a Welsh bank holiday's Welsh name."""
     schedule = Schedule(parse_opening_hours(HOURS), LONDON, bank_holidays="GB-WLS")
     assert schedule.closed_reason(day, WELSH) == welsh
+
+
+@pytest.mark.parametrize("nation", ["GB-ENG", "GB-WLS"])
+def test_welsh_names_every_regular_bank_holiday(nation: str) -> None:
+    """Every bank holiday of England and Wales in the next ten years has a Welsh name."""
+    schedule = Schedule(parse_opening_hours(HOURS), LONDON, bank_holidays=nation)
+    names = {
+        reason
+        for year in range(2026, 2036, 2)
+        for reason in schedule.closed_reasons(ENGLISH, datetime(year, 6, 1, tzinfo=LONDON).date())
+    }
+    assert names
+    assert all(WELSH.holiday(name) for name in names), names
 
 
 def test_welsh_closed_reason_without_a_welsh_name_is_empty() -> None:
@@ -142,7 +166,7 @@ def test_reply_cy_en_carries_welsh_then_english(tmp_path: Path) -> None:
     """A cy,en reply is the Welsh text, a blank line, then the English text."""
     reply = _texts(_settings(tmp_path)).render(Channel.WHATSAPP, CHRISTMAS)
     welsh, english = reply.text.split("\n\nThank you for contacting", 1)
-    assert welsh.startswith("Diolch am eich neges i Test Dental Practice.")
+    assert welsh.startswith("Test Dental Practice: diolch am eich neges.")
     assert english.startswith(" Test Dental Practice.")
     assert reply.source == "closed.cy.txt+closed.txt"
 
@@ -151,7 +175,7 @@ def test_reply_en_cy_carries_english_then_welsh(tmp_path: Path) -> None:
     """``en,cy`` puts English first."""
     reply = _texts(_settings(tmp_path, reply_languages="en,cy")).render(Channel.WHATSAPP, CHRISTMAS)
     assert reply.text.startswith("Thank you for contacting")
-    assert "\n\nDiolch am eich neges i" in reply.text
+    assert "\n\nTest Dental Practice: diolch am eich neges." in reply.text
     assert reply.source == "closed.txt+closed.cy.txt"
 
 
@@ -285,7 +309,7 @@ def test_preview_cy_en_on_a_welsh_bank_holiday_fits_every_channel(
     assert "Byddwn yn agor eto: Dydd Mawrth 29 Rhagfyr am 08:30." in out
     assert "I gael help brys, defnyddiwch GIG 111 Cymru ar-lein neu ffoniwch 111." in out
     assert "We open again on Tuesday 29 December at 08:30." in out
-    assert out.index("Diolch am eich neges") < out.index("Thank you for contacting")
+    assert out.index("Llanfair: diolch am eich neges") < out.index("Thank you for contacting")
     size, limit = out.split(": from closed.cy.txt+closed.txt, ", 1)[1].split(" ")[0:3:2]
     assert int(size) <= int(limit)
 
@@ -306,7 +330,7 @@ async def test_webhook_cy_en_sends_one_message_with_both_languages(
     sent = request.json
     # Short enough for the "Book online" button, or plain text.
     body = sent["interactive"]["body"]["text"] if "interactive" in sent else sent["text"]["body"]
-    assert body.startswith("Diolch am eich neges i Test Dental Practice.")
+    assert body.startswith("Test Dental Practice: diolch am eich neges.")
     assert "\n\nThank you for contacting Test Dental Practice." in body
     assert template in {"reply.cy.txt+reply.txt", "closed.cy.txt+closed.txt"}
 
@@ -373,3 +397,82 @@ def test_buttons_are_worded_in_the_first_language(
     buttons = REGISTRY.adapters[Channel.MESSENGER].buttons(reply)
     assert [button.title for button in buttons] == titles
     assert all(len(title) <= 20 for title in titles)
+
+
+def test_check_app_text_without_its_welsh_pair_warns(tmp_path: Path) -> None:
+    """An English Instagram text with no Welsh one warns: the general Welsh text goes with it."""
+    folder = _folder(tmp_path, reply_instagram="Automatic reply: no clinical advice. {phone}")
+    _, warnings = _check(_settings(tmp_path, folder))
+    assert (
+        f"{folder / 'reply.instagram.txt'}: there is no Welsh reply.cy.instagram.txt to go with "
+        "it, so the reply pairs it with the general Welsh text; add reply.cy.instagram.txt"
+    ) in warnings
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "reply.txt",
+        "closed.cy.txt",
+        "reply.cy.whatsapp.txt",
+        "closed.christmas.txt",
+        "closed.staff-training.cy.instagram.txt",
+    ],
+)
+def test_text_parts_reads_back_text_name(name: str) -> None:
+    """Every text name reads back into the parts that make it."""
+    parts = text_parts(name)
+    assert parts is not None
+    assert text_name(parts.kind, parts.channel, parts.closure, parts.language) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["closed.en.txt", "reply.christmas.txt", "reply.a/b.txt", "closed..txt", "notes.txt"]
+)
+def test_text_parts_refuses_names_no_text_has(name: str) -> None:
+    """English has no code in names, only closed texts have closures, and keys are plain."""
+    assert text_parts(name) is None
+
+
+def test_check_length_measures_the_reason_as_the_app_counts(tmp_path: Path) -> None:
+    """Messenger counts characters, not bytes: the label with more characters is the one
+    checked there, even when another has more bytes."""
+    # 1970 + 2 spaces + 16 for the phone: 1998 with the 10-character label, 2003 with the
+    # 15-character one; the first has more bytes (19).
+    text = "x" * 1970 + " {closed_reason} {phone}"
+    folder = _folder(tmp_path, closed_messenger=text)
+    (folder / "closures.txt").write_text(
+        "2027-01-04 Xŵŵŵŵŵŵŵŵŵ\n2027-01-05 abcdefghijklmno\n", encoding="utf-8"
+    )
+    settings = _settings(
+        tmp_path,
+        folder,
+        reply_languages="en",
+        bank_holidays="none",
+        urgent_help="call 111",
+        practice_phone="+44 20 7946 0000",
+    )
+    errors, _ = _check(settings)
+    assert len(errors) == 1
+    assert "closed.messenger.txt:1:1: too long for Messenger: 2003 characters" in errors[0]
+
+
+def test_render_urgent_help_in_welsh_after_a_bar(tmp_path: Path) -> None:
+    """``URGENT_HELP=… | cy: …`` gives each language its own words."""
+    own = "call 028 9000 0000 | cy: ffoniwch 028 9000 0000"
+    settings = _settings(tmp_path, bank_holidays="GB-NIR", urgent_help=own)
+    text = _texts(settings).render(Channel.WHATSAPP, datetime(2027, 3, 9, 19, 30, tzinfo=LONDON))
+    assert "I gael help brys, ffoniwch 028 9000 0000." in text.text
+    assert "For urgent help, call 028 9000 0000." in text.text
+
+
+def test_settings_urgent_help_without_welsh_warns(tmp_path: Path) -> None:
+    """A cy,en practice whose URGENT_HELP has no Welsh is told its Welsh replies say English."""
+    settings = _settings(tmp_path, bank_holidays="GB-NIR", urgent_help="call 028 9000 0000")
+    assert any("URGENT_HELP has no Welsh words" in note for note in settings.warnings())
+
+
+def test_settings_urgent_help_bad_translation_is_refused(tmp_path: Path) -> None:
+    """Words after the bar must name a reply language."""
+    with pytest.raises(ValidationError, match="after '\\|' write a language"):
+        _settings(tmp_path, urgent_help="call 111 | fr: appelez le 111")

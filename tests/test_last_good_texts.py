@@ -76,6 +76,33 @@ def test_serve_with_broken_texts_and_none_kept_exits_2(tmp_path: Path, texts: Pa
     assert "no good set of texts has been kept" in result.stderr
 
 
+async def test_serve_last_good_set_that_no_longer_fits_exits_2(
+    tmp_path: Path, texts: Path, graph: FakeGraph
+) -> None:
+    """A set kept before Welsh was added cannot serve a cy,en practice with a broken Welsh
+    text: ``serve`` exits 2 and says why the kept set did not help."""
+    bot = BotProcess(tmp_path, graph.url, TEMPLATES_DIR=str(texts))
+    try:
+        await bot.start()  # keeps the English-only set
+    finally:
+        await bot.stop()
+    (texts / "reply.cy.txt").write_text(BROKEN)
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        env={**bot.env, "REPLY_LANGUAGES": "cy,en"},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(serve.communicate(), timeout=60)
+    assert serve.returncode == 2
+    assert "the last good set kept for the practice does not pass today's checks" in (
+        stderr.decode()
+    )
+
+
 async def test_good_texts_same_set_again_keeps_its_first_time(tmp_path: Path, texts: Path) -> None:
     """The store keeps the texts in force; saving the same set later changes nothing."""
     settings = make_settings(tmp_path, templates_dir=texts)

@@ -115,12 +115,30 @@ def test_wording_point_removed_is_an_error_when_strict(tmp_path: Path) -> None:
         "We are unable to provide medical advice through this inbox.",
         "There is no clinical advice by message, sorry.",
         "Ni allwn roi cyngor clinigol drwy neges.",
+        "Does dim cyngor meddygol ar gael yma.",
     ],
 )
 def test_wording_points_are_recognised_by_meaning(phrasing: str) -> None:
     """Other phrasings of "no clinical advice", English or Welsh, make the point."""
     clinical = next(p for p in POINTS if "clinical advice" in p.says)
     assert clinical.made_by(phrasing)
+
+
+@pytest.mark.parametrize(
+    "phrasing",
+    ["We can give clinical advice here.", "Gallwn roi cyngor clinigol drwy neges."],
+)
+def test_wording_clinical_advice_offered_does_not_make_the_point(phrasing: str) -> None:
+    """Saying clinical advice *is* given, in English or Welsh, is not the point."""
+    clinical = next(p for p in POINTS if "clinical advice" in p.says)
+    assert not clinical.made_by(phrasing)
+
+
+def test_wording_welsh_health_details_phrasings() -> None:
+    """ "Peidiwch ag anfon" and "peidiwch â rhannu" health details both make the point."""
+    details = next(p for p in POINTS if "health details" in p.says)
+    assert details.made_by("Peidiwch ag anfon manylion iechyd yma.")
+    assert details.made_by("Peidiwch â rhannu eich symptomau drwy neges.")
 
 
 def test_wording_reply_text_needs_no_urgent_route(tmp_path: Path) -> None:

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from bot.hours import DAY_NAMES, MONTH_NAMES, Schedule
+from bot.hours import DAY_NAMES, EN_DASH, MONTH_NAMES, Schedule
 
 __all__ = ["Period", "describe", "periods"]
 
-EN_DASH = "\u2013"
 EM_DASH = "\u2014"
 
 

@@ -10,23 +10,15 @@ live reload picks it up at once, as it would a file edited by hand.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.events import Channel
-from bot.languages import LANGUAGES
 from bot.templates import InvalidTemplatesError, LiveTemplates, TemplateSet, files_in_force
+from bot.templates.closures import CLOSURES_FILE
+from bot.templates.files import text_parts
 
 __all__ = ["Checked", "check_draft", "editable", "on_disk", "save", "target_folder"]
-
-_CHANNELS = "|".join(c.value for c in Channel)
-_LANGUAGES = "|".join(LANGUAGES)
-_NAME = re.compile(
-    rf"(?:(reply|closed)(?:\.[a-z0-9-]+)?(?:\.(?:{_LANGUAGES}))?(?:\.(?:{_CHANNELS}))?\.txt"
-    r"|closures\.txt)"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +33,7 @@ class Checked:
 
 def editable(name: str) -> bool:
     """Whether ``name`` is a file the page may write: a text or closures.txt, nothing else."""
-    return _NAME.fullmatch(name) is not None
+    return name == CLOSURES_FILE or text_parts(name) is not None
 
 
 def target_folder(templates: LiveTemplates) -> Path:

@@ -35,11 +35,11 @@ from bot.admin.texts import check_draft, editable, on_disk, save, target_folder
 from bot.errors import StoreUnavailable
 from bot.events import Channel
 from bot.export import export
-from bot.languages import ENGLISH, LANGUAGES
+from bot.languages import ENGLISH
 from bot.practices import Practices, ServedPractice
 from bot.store import ContactRecord, Store
 from bot.templates.closures import CLOSURES_FILE, closure_key
-from bot.templates.files import TemplateKind, text_name
+from bot.templates.files import TemplateKind, text_name, text_parts
 from bot.templates.preview import channel_previews, moment_text
 
 __all__ = ["add_admin"]
@@ -283,22 +283,21 @@ def _purpose(name: str, practice: ServedPractice) -> str:
     """When patients get the text ``name``, in a manager's words."""
     if name in _PURPOSES:
         return _PURPOSES[name]
-    parts = name.removesuffix(".txt").split(".")
-    kind = "open" if parts[0] == "reply" else "closed"
-    channel = next((c for c in Channel if c.value in parts[1:]), None)
-    language = next((LANGUAGES[p] for p in parts[1:] if p in LANGUAGES), ENGLISH)
-    key = next((p for p in parts[1:] if p not in {c.value for c in Channel} | set(LANGUAGES)), None)
+    parts = text_parts(name)
+    if parts is None:
+        return "not used"
+    kind = "open" if parts.kind is TemplateKind.REPLY else "closed"
     labels = {
         closure_key(c.label): c.label
         for c in practice.templates.current.schedule.closures
         if c.label
     }
-    where = f"on {CHANNEL_NAMES[channel]}" if channel else "on every app"
-    if language is not ENGLISH:
-        where += f", in {language.name}"
-    if key is None:
+    where = f"on {CHANNEL_NAMES[parts.channel]}" if parts.channel else "on every app"
+    if parts.language is not ENGLISH:
+        where += f", in {parts.language.name}"
+    if not parts.closure:
         return f"while the practice is {kind}, {where}"
-    return f"during the closure “{labels.get(key, key)}”, {where}"
+    return f"during the closure “{labels.get(parts.closure, parts.closure)}”, {where}"
 
 
 def _new_names(practice: ServedPractice) -> list[str]:

@@ -19,7 +19,7 @@ import re
 
 from bot.events import Channel
 from bot.hours import Closure, parse_day
-from bot.languages import ENGLISH, LANGUAGES
+from bot.languages import ENGLISH, LANGUAGES, parse_translation
 from bot.templates.syntax import Problem
 
 __all__ = ["CLOSURES_FILE", "closure_key", "parse_closures"]
@@ -30,7 +30,6 @@ _LINE = re.compile(
 )
 _LONGEST_LABEL = 60
 _EXAMPLE = "2026-12-24..2027-01-02 Christmas, or one day such as 2027-04-06"
-_TRANSLATION = re.compile(r"\s*(?P<code>[A-Za-z]{2})\s*:\s*(?P<label>.*)", flags=re.DOTALL)
 # A key that is a language or an app would read as one in a file name: closed.cy.txt.
 _TAKEN_KEYS = frozenset(LANGUAGES) | {c.value for c in Channel}
 
@@ -125,16 +124,15 @@ def _translations(
     """The label's other languages, ``| cy: Nadolig``; or the first problem with them."""
     found: dict[str, str] = {}
     for part in parts:
-        match = _TRANSLATION.fullmatch(part)
-        code = match["code"].lower() if match else ""
-        if match is None or code not in LANGUAGES or code == ENGLISH.code:
+        translation = parse_translation(part)
+        if translation is None:
             others = ", ".join(c for c in LANGUAGES if c != ENGLISH.code)
             message = (
                 "after '|' write a language and the label in it, e.g. "
                 f"'Christmas | cy: Nadolig' (languages: {others})"
             )
             return (), Problem(path, line, column, message)
-        text = " ".join(match["label"].split())
+        code, text = translation
         if not text or len(text) > _LONGEST_LABEL or code in found:
             message = (
                 f"give the {LANGUAGES[code].name} label once, 1 to {_LONGEST_LABEL} characters"

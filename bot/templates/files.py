@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,9 +40,11 @@ __all__ = [
     "PracticeInfo",
     "TemplateKind",
     "TemplateSet",
+    "TextParts",
     "check_templates",
     "files_in_force",
     "text_name",
+    "text_parts",
 ]
 
 _MAX_FILE_BYTES = 64 * 1024
@@ -138,6 +140,40 @@ def text_name(
     return f"{stem}.txt" if channel is None else f"{stem}.{channel}.txt"
 
 
+@dataclass(frozen=True, slots=True)
+class TextParts:
+    """What a text's file name says: when it is sent, in which language, on which app."""
+
+    kind: TemplateKind
+    closure: str  # the closure's key, "" for every day
+    language: Language
+    channel: Channel | None  # None: every app without a text of its own
+
+
+def text_parts(name: str) -> TextParts | None:
+    """``closed.christmas.cy.instagram.txt`` read back into its parts (the inverse of
+    :func:`text_name`); ``None`` for a name that is not a text's."""
+    if not name.endswith(".txt"):
+        return None
+    parts = name.removesuffix(".txt").split(".")
+    if parts[0] not in set(TemplateKind) or len(parts) > 4 or not all(parts):
+        return None
+    kind = TemplateKind(parts.pop(0))
+    channel = Channel(parts.pop()) if parts and parts[-1] in set(Channel) else None
+    language = ENGLISH
+    if parts and parts[-1] in LANGUAGES and parts[-1] != ENGLISH.code:
+        language = LANGUAGES[parts.pop()]
+    closure = parts[0] if parts else ""
+    if len(parts) > 1 or (closure and (kind is TemplateKind.REPLY or not _is_key(closure))):
+        return None
+    return TextParts(kind, closure, language, channel)
+
+
+def _is_key(text: str) -> bool:
+    """Whether ``text`` can be a closure's key (never a language's or an app's name)."""
+    return closure_key(text) == text and text not in LANGUAGES and text not in set(Channel)
+
+
 def _text_files(languages: Iterable[Language], closures: Iterable[Closure] = ()) -> set[str]:
     """Every text name in ``languages``: base, per app, and per labelled closure."""
     keys = ["", *dict.fromkeys(closure_key(c.label) for c in closures if c.label)]
@@ -177,9 +213,13 @@ def _values(
 
 
 def _longest_values(
-    practice: PracticeInfo, schedule: Schedule, language: Language
+    practice: PracticeInfo,
+    schedule: Schedule,
+    language: Language,
+    measure: Callable[[str], int] = len,
 ) -> dict[str, str]:
-    """The values that make a text longest in ``language``: the texts' length checks use them."""
+    """The values that make a text longest in ``language`` as ``measure`` counts it (a
+    channel's limit: characters, UTF-16 units or bytes): the texts' length checks use them."""
     return _values(
         practice,
         language,
@@ -187,15 +227,10 @@ def _longest_values(
         language.longest_date_and_time,
         max(
             schedule.closed_reasons(language, datetime.now(schedule.tz).date()),
-            key=_size,
+            key=measure,
             default="",
         ),
     )
-
-
-def _size(text: str) -> int:
-    """The most a text can count against any channel's limit: its UTF-8 bytes."""
-    return len(text.encode())
 
 
 @dataclass(slots=True)
@@ -454,10 +489,8 @@ def _validate(
         "for whatsapp, messenger or instagram, closures.txt, closed.<label>.txt for a "
         "closure labelled in closures.txt, and each of these with .cy before the app for "
         "Welsh (REPLY_LANGUAGES)"
-        for name in sorted(present)
-        if name.endswith(".txt")
-        and name not in _text_files(LANGUAGES.values(), closures)
-        and name != CLOSURES_FILE
+        for name in sorted(present - _text_files(LANGUAGES.values(), closures))
+        if name.endswith(".txt") and name != CLOSURES_FILE
     )
     warnings.extend(_untranslated_closures(closures, languages, folder_of))
     for name in sorted(used & present):
@@ -469,6 +502,7 @@ def _validate(
     longest = {
         language.code: _longest_values(practice, schedule, language) for language in languages
     }
+    warnings.extend(_unpaired(templates, languages))
     language_of = {
         name: language for language in languages for name in _text_files([language], closures)
     }
@@ -484,11 +518,15 @@ def _validate(
         (TemplateKind.CLOSED, closure_key(c.label)) for c in closures if c.label
     }
     checked: set[tuple[tuple[str, ...], Channel]] = set()
-    for kind, key in sorted(keys):
-        for channel, adapter in channels.items():
+    for channel, adapter in channels.items():
+        measured = {
+            language.code: _longest_values(practice, schedule, language, adapter.text_limit.measure)
+            for language in languages
+        }
+        for kind, key in sorted(keys):
             chosen = [_chosen(templates, channel, kind, key, language) for language in languages]
             parts = [
-                (t, longest[lang.code]) for t, lang in zip(chosen, languages, strict=True) if t
+                (t, measured[lang.code]) for t, lang in zip(chosen, languages, strict=True) if t
             ]
             names = tuple(t.name for t, _ in parts)
             if len(parts) < len(languages) or (names, channel) in checked:
@@ -508,6 +546,24 @@ def _missing(
     if len(practice.languages) > 1:
         what += f", in {language.name} (REPLY_LANGUAGES={','.join(practice.languages)})"
     return Problem(str(directory / name), 1, 1, f"file not found ({what}){where}")
+
+
+def _unpaired(templates: Mapping[str, Template], languages: Sequence[Language]) -> Iterable[str]:
+    """A warning for each app's or closure's own text that another reply language lacks:
+    that language's general text would go with it in one reply."""
+    if len(languages) < 2:
+        return
+    for name, template in sorted(templates.items()):
+        parts = text_parts(name)
+        if parts is None or (not parts.closure and parts.channel is None):
+            continue
+        for other in languages:
+            pair = text_name(parts.kind, parts.channel, parts.closure, other)
+            if other is not parts.language and pair not in templates:
+                yield (
+                    f"{template.path}: there is no {other.name} {pair} to go with it, so the "
+                    f"reply pairs it with the general {other.name} text; add {pair}"
+                )
 
 
 def _untranslated_closures(
