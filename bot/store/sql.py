@@ -265,7 +265,9 @@ class Statements:
 
     # -- retention, the contact log, erasure ------------------------------------------
     # Records of practices no longer configured, or of a single practice: the practice each
-    # deleted record belonged to comes back, to count the deletions per practice.
+    # deleted record belonged to comes back, to count the deletions per practice. Counting the
+    # rows this statement deleted, not the rows a SELECT saw before it, keeps the count exact
+    # when two replicas purge at once (the second deletes nothing).
     purge_contacts: str = "DELETE FROM contact_log WHERE time < ? RETURNING practice"
     purge_practice_contacts: str = "DELETE FROM contact_log WHERE practice = ? AND time < ?"
     purge_seen: str = "DELETE FROM seen_messages WHERE seen_at < ?"
