@@ -32,7 +32,6 @@ __all__ = [
     "DEFAULT_BANK_HOLIDAYS",
     "DEFAULT_OPENING_HOURS",
     "EN_DASH",
-    "LONGEST_NEXT_OPENING",
     "MONTH_NAMES",
     "OpeningHours",
     "Schedule",
@@ -62,9 +61,6 @@ MONTH_NAMES = (
     "November",
     "December",
 )
-# The longest English text format_next_opening can produce (9-letter day and month, 2-digit
-# date): templates are length-checked with each language's longest.
-LONGEST_NEXT_OPENING = ENGLISH.longest_date_and_time
 
 _MINUTES_PER_DAY = 24 * 60
 _MINUTES_PER_WEEK = 7 * _MINUTES_PER_DAY

@@ -10,7 +10,6 @@ import pytest
 
 from bot.hours import (
     DEFAULT_OPENING_HOURS,
-    LONGEST_NEXT_OPENING,
     Schedule,
     Session,
     check_bank_holidays,
@@ -18,6 +17,7 @@ from bot.hours import (
     parse_closed_dates,
     parse_opening_hours,
 )
+from bot.languages import ENGLISH, WELSH, Language
 
 LONDON = ZoneInfo("Europe/London")
 EXAMPLE_HOURS = "Mon-Thu 08:30-13:00,14:00-17:30; Fri 08:30-16:00; Sat 09:00-12:00"
@@ -494,8 +494,10 @@ def test_format_next_opening_text(moment: datetime, text: str) -> None:
     assert format_next_opening(moment) == text
 
 
-def test_format_next_opening_longest_constant_is_longest() -> None:
-    """No date in several years formats longer than LONGEST_NEXT_OPENING."""
+@pytest.mark.parametrize("language", [ENGLISH, WELSH], ids=["en", "cy"])
+def test_format_next_opening_longest_is_longest(language: Language) -> None:
+    """No date in several years formats longer than the language's longest, which the
+    texts' length checks use."""
     start = _london(2026, 1, 1, 23, 59)
-    longest = max(len(format_next_opening(start + timedelta(days=n))) for n in range(7 * 366))
-    assert longest == len(LONGEST_NEXT_OPENING)
+    texts = (format_next_opening(start + timedelta(days=n), language) for n in range(7 * 366))
+    assert max(len(text) for text in texts) == len(language.longest_date_and_time)

@@ -15,7 +15,8 @@ from structlog.testing import capture_logs
 from adapters import REGISTRY
 from bot.errors import TemplateError
 from bot.events import Channel
-from bot.hours import LONGEST_NEXT_OPENING, Schedule, parse_closed_dates, parse_opening_hours
+from bot.hours import Schedule, parse_closed_dates, parse_opening_hours
+from bot.languages import ENGLISH
 from bot.replies import Reply
 from bot.templates import (
     InvalidTemplatesError,
@@ -553,7 +554,7 @@ def test_check_length_uses_longest_next_opening(tmp_path: Path) -> None:
     directory = _folder(tmp_path)
     head = "{phone} {next_opening}\n"
     fixed = len(PRACTICE.phone) + 2
-    text = head + "x" * (1000 - fixed - len(LONGEST_NEXT_OPENING) + 1)
+    text = head + "x" * (1000 - fixed - len(ENGLISH.longest_date_and_time) + 1)
     _write(directory, "closed.instagram.txt", text)
     templates_errors = _errors(directory)
     assert len(templates_errors) == 1
