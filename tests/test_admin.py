@@ -260,6 +260,27 @@ async def test_admin_contacts_page_draws_the_chart(page: Service) -> None:
     assert len(csv.splitlines()) == 2
 
 
+async def test_admin_evidence_pack_downloads_with_the_stores_figures(page: Service) -> None:
+    """The contacts page offers the evidence pack; it downloads with the log's own count."""
+    await page.post(whatsapp_text("447700900123", "wamid.PACK", FIXTURE_TIME))
+    await page.drain()
+    await _sign_in(page)
+    html = await (await page.client.get("/admin/contacts")).text()
+    response = await page.client.get("/admin/evidence-pack.html")
+    markdown = await (await page.client.get("/admin/evidence-pack.md")).text()
+    assert 'href="/admin/evidence-pack.html"' in html
+    assert response.status == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert "Record of processing" in await response.text()
+    assert "| Records in the contact log | 1 |" in markdown
+
+
+async def test_admin_evidence_pack_needs_a_session(page: Service) -> None:
+    """Without signing in, the pack is not given out."""
+    response = await page.client.get("/admin/evidence-pack.md", allow_redirects=False)
+    assert response.status in {302, 303}
+
+
 async def test_admin_sign_out_ends_the_session(page: Service) -> None:
     """After signing out, the pages ask to sign in again."""
     await _sign_in(page)

@@ -19,6 +19,7 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from bot import __version__
 from bot.admin import PAGES
 from bot.admin.auth import (
     ADMIN,
@@ -32,6 +33,7 @@ from bot.admin.auth import (
 from bot.admin.chart import NAMES, contacts_chart, daily_counts, totals
 from bot.admin.periods import describe, periods
 from bot.admin.texts import check_draft, editable, on_disk, save, target_folder
+from bot.compliance import build_pack, render_html, render_markdown
 from bot.errors import StoreUnavailable
 from bot.events import Channel
 from bot.export import export
@@ -110,6 +112,7 @@ def add_admin(app: web.Application, gate: Gate, served: Served) -> None:
         web.get("/admin/schedule", _signed_in(_schedule)),
         web.get("/admin/contacts", _signed_in(_contacts)),
         web.get("/admin/contacts.csv", _signed_in(_contacts_csv)),
+        web.get("/admin/evidence-pack.{kind:html|md}", _signed_in(_evidence_pack)),
         web.get("/admin/admin.css", _stylesheet),
     ]
     app.router.add_routes(routes)
@@ -516,6 +519,41 @@ async def _contacts_csv(request: web.Request) -> web.StreamResponse:
     return web.Response(
         text=export(records, "csv", group=_rt(request).practices.group),
         content_type="text/csv",
+        headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def _evidence_pack(request: web.Request) -> web.StreamResponse:
+    """The practice's evidence pack (``practice-bot compliance``) as a download: the page to
+    open and print (its own inline styles are only allowed outside the page's CSP), or
+    Markdown."""
+    practice = _practice(request)
+    rt = _rt(request)
+    now = rt.clock()
+    try:
+        figures = await rt.store.figures(practice.slug if rt.practices.group else None, now)
+    except StoreUnavailable:
+        raise web.HTTPServiceUnavailable(text="The contact log cannot be read just now.") from None
+    pack = build_pack(
+        practice.settings,
+        figures,
+        generated=datetime.fromtimestamp(now, UTC),
+        version=__version__,
+        slug=practice.slug,
+        group_size=len(rt.practices.served),
+    )
+    kind = request.match_info["kind"]
+    filename = f"evidence-pack-{practice.slug or 'practice'}.{kind}"
+    log.info(
+        "admin_action",
+        who=_who(request),
+        action="export",
+        file=filename,
+        **({"practice": practice.slug} if practice.slug else {}),
+    )
+    return web.Response(
+        text=render_html(pack) if kind == "html" else render_markdown(pack),
+        content_type="text/html" if kind == "html" else "text/markdown",
         headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
