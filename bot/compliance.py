@@ -77,10 +77,11 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """The privacy-notice paragraph: a bold lead-in, then the text."""
+    """The privacy-notice paragraph in one language: a bold lead-in, then the text."""
 
     title: str
     text: str
+    language: str = "en"  # the HTML lang attribute of a paragraph in another language
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ class EvidencePack:
     screening: tuple[Check, ...]
     screening_notes: tuple[str, ...]
     notice_intro: str
-    notice: Notice
+    notices: tuple[Notice, ...]  # English, then Welsh when the practice replies in Welsh
     figures: tuple[Item, ...]  # one line each
     figure_notes: tuple[str, ...]
     channels: tuple[Channel, ...]  # the channels that are on, in the order of ``Channel``
@@ -180,7 +181,10 @@ def build_pack(
             "notice; it follows the configuration above, so generate the pack again after "
             "changing the apps or the retention period."
         ),
-        notice=_notice(settings, channels, days),
+        notices=(
+            _notice(settings, channels, days),
+            *([_welsh_notice(settings, channels, days)] if "cy" in settings.languages else []),
+        ),
         figures=_figures(figures, days),
         figure_notes=_figure_notes(figures, days, slug=slug),
         channels=channels,
@@ -455,6 +459,41 @@ def _notice(settings: Settings, channels: tuple[Channel, ...], days: int) -> Not
     )
 
 
+def _welsh_notice(settings: Settings, channels: tuple[Channel, ...], days: int) -> Notice:
+    """The same paragraph in Welsh, for a practice that replies in Welsh. The practice's name
+    stands apart ("aton ni, {name},") so no mutation can misspell it."""
+    names = [_APPS[c] for c in channels]
+    apps_or = _welsh_joined(names, "neu") or "apiau negeseua"
+    apps_and = _welsh_joined(names, "a") or "yr apiau hynny"
+    reach = f"ffoniwch ni ({settings.practice_phone})"
+    if settings.practice_email:
+        reach = f"anfonwch e-bost atom ({settings.practice_email}) neu {reach}"
+    return Notice(
+        title=f"Negeseuon ar {apps_or}.",
+        text=(
+            f"Pan fyddwch yn anfon neges aton ni, {settings.practice_name}, ar {apps_or}, "
+            "byddwch yn cael ateb awtomatig. Mae'n dweud na allwn roi cyngor clinigol drwy "
+            "neges, a sut i gysylltu â ni. I wneud hyn, rydym yn cadw cofnod byr eich bod wedi "
+            "cysylltu â ni: pa ap a ddefnyddiwyd gennych, pryd, ac a anfonwyd yr ateb "
+            "awtomatig. Caiff y cofnod ei gadw dan god yn lle eich enw neu eich rhif, a'i "
+            f"ddileu'n awtomatig ar ôl {days} diwrnod. Nid yw byth yn cynnwys yr hyn rydych "
+            "yn ei ysgrifennu neu'n ei anfon atom. Mae eich negeseuon eu hunain yn aros yn "
+            "yr ap, ac mae telerau a pholisi preifatrwydd Meta ei hun yn berthnasol pan "
+            f"fyddwch yn defnyddio {apps_and}. I holi am y cofnod hwn, neu i ofyn i ni ei "
+            f"ddileu, {reach}."
+        ),
+        language="cy",
+    )
+
+
+def _welsh_joined(words: Sequence[str], last: str) -> str:
+    """``WhatsApp, Facebook Messenger ac Instagram``: "a" (and) is "ac" before a vowel."""
+    if len(words) < 2:
+        return "".join(words)
+    word = "ac" if last == "a" and words[-1][:1].lower() in "aeiou" else last
+    return f"{', '.join(words[:-1])} {word} {words[-1]}"
+
+
 def _figures(figures: LogFigures, days: int) -> tuple[Item, ...]:
     if figures.oldest_age_days is None:
         oldest = "none: the log is empty"
@@ -540,7 +579,8 @@ def render_markdown(pack: EvidencePack) -> str:
     for paragraph in pack.screening_notes:
         out += [_md(paragraph, block=True), ""]
     out += [f"## {_md(notice)}", "", _md(pack.notice_intro, block=True), ""]
-    out += [f"> **{_md(pack.notice.title)}** {_md(pack.notice.text)}", ""]
+    for said in pack.notices:
+        out += [f"> **{_md(said.title)}** {_md(said.text)}", ""]
     out += [f"## {_md(figures)}", "", "| Figure | Value |", "|---|---|"]
     out += [f"| {_md(item.label)} | {_md(item.lines[0])} |" for item in pack.figures]
     out.append("")

@@ -348,8 +348,23 @@ def test_pack_retention_days_are_the_configured_ones(tmp_path: Path) -> None:
     markdown = render_markdown(pack)
     assert _table(markdown)["Retention period"] == "45 days"
     assert "Contact records: 45 days, then deleted automatically" in markdown
-    assert "deleted automatically after 45 days" in pack.notice.text
+    assert "deleted automatically after 45 days" in pack.notices[0].text
     assert "Contact records: 45 days, then deleted automatically" in render_html(pack)
+
+
+def test_pack_privacy_notice_in_welsh_too_for_a_welsh_practice(tmp_path: Path) -> None:
+    """A practice replying in Welsh gets the privacy-notice paragraph in Welsh as well."""
+    settings = _settings(tmp_path, reply_languages="cy,en", contact_log_retention_days=45)
+    pack = build_pack(settings, _figures(), generated=GENERATED, version=__version__)
+    assert [notice.language for notice in pack.notices] == ["en", "cy"]
+    assert "ar ôl 45 diwrnod" in pack.notices[1].text
+    assert '<blockquote lang="cy">' in render_html(pack)
+
+
+def test_pack_privacy_notice_english_only_for_an_english_practice(tmp_path: Path) -> None:
+    """Without Welsh replies the paragraph is in English alone."""
+    pack = build_pack(_settings(tmp_path), _figures(), generated=GENERATED, version=__version__)
+    assert [notice.language for notice in pack.notices] == ["en"]
 
 
 def test_pack_names_the_postgres_host_but_never_its_password(tmp_path: Path) -> None:
