@@ -21,6 +21,7 @@ from datetime import datetime
 
 from bot.admin import PAGES
 from bot.events import Channel
+from bot.languages import join_words
 from bot.settings import Settings
 from bot.store import LogFigures, describe_store
 from bot.store.schema import DEDUPE_DAYS, ENDED_JOB_DAYS
@@ -128,9 +129,7 @@ def _plural(count: int, word: str) -> str:
 
 def _joined(words: Sequence[str], last: str) -> str:
     """``a, b and c`` (``last``: "and" or "or")."""
-    if len(words) <= 1:
-        return "".join(words)
-    return f"{', '.join(words[:-1])} {last} {words[-1]}"
+    return join_words(words, f" {last} ")
 
 
 def _on(settings: Settings) -> tuple[Channel, ...]:
@@ -488,10 +487,8 @@ def _welsh_notice(settings: Settings, channels: tuple[Channel, ...], days: int) 
 
 def _welsh_joined(words: Sequence[str], last: str) -> str:
     """``WhatsApp, Facebook Messenger ac Instagram``: "a" (and) is "ac" before a vowel."""
-    if len(words) < 2:
-        return "".join(words)
-    word = "ac" if last == "a" and words[-1][:1].lower() in "aeiou" else last
-    return f"{', '.join(words[:-1])} {word} {words[-1]}"
+    word = "ac" if last == "a" and words and words[-1][:1].lower() in "aeiou" else last
+    return join_words(words, f" {word} ")
 
 
 def _figures(figures: LogFigures, days: int) -> tuple[Item, ...]:

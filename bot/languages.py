@@ -26,6 +26,7 @@ __all__ = [
     "LANGUAGES",
     "WELSH",
     "Language",
+    "join_words",
     "parse_languages",
     "parse_translation",
 ]
@@ -114,11 +115,11 @@ class Language:
                 texts.append(f"{first} {self.and_} {last}")
             else:
                 texts.append(f"{first} {self.to} {self.after_to(last)}")
-        return _join(texts, f" {self.and_} ")
+        return join_words(texts, f" {self.and_} ")
 
     def times(self, items: Sequence[str]) -> str:
         """``08:30-13:00 and 14:00-17:30`` (Welsh: with a comma)."""
-        return _join(items, self.times_last_join)
+        return join_words(items, self.times_last_join)
 
     def date_and_time(self, moment: datetime) -> str:
         """``Tuesday 29 December at 09:00``, ``Dydd Mawrth 29 Rhagfyr am 09:00``: the wall
@@ -143,9 +144,10 @@ class Language:
         return f"{own}{self.observed}" if own and observed else own
 
 
-def _join(items: Sequence[str], last: str) -> str:
-    if len(items) == 1:
-        return items[0]
+def join_words(items: Sequence[str], last: str) -> str:
+    """``a, b`` then ``last`` then ``c``: a list in a sentence ("" when it is empty)."""
+    if len(items) <= 1:
+        return "".join(items)
     return ", ".join(items[:-1]) + last + items[-1]
 
 

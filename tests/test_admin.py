@@ -67,6 +67,20 @@ async def _token(service: Service, path: str = "/admin/texts") -> str:
     return _field(await (await service.client.get(path)).text(), "token")
 
 
+async def _post_text(
+    service: Service,
+    name: str,
+    text: str,
+    *,
+    action: str = "save",
+    token: str | None = None,
+    **fields: str,
+) -> ClientResponse:
+    """The editor's form for ``name`` sent with ``text`` (Save unless ``action`` says)."""
+    data = {"token": token or await _token(service), "text": text, "action": action, **fields}
+    return await service.client.post(f"/admin/texts/{name}", data=data, allow_redirects=False)
+
+
 async def test_admin_is_404_without_a_password_hash(settings: Settings) -> None:
     """Without ADMIN_PASSWORD_HASH there is no page at all."""
     async with running_service(settings) as service:
@@ -164,10 +178,7 @@ async def test_admin_broken_text_is_refused_and_the_live_one_stays(
     """A broken edit is refused with its line and column; the file and the reply stay."""
     await _sign_in(page)
     before = (admin_settings.templates_dir / "reply.txt").read_text()
-    response = await page.client.post(
-        "/admin/texts/reply.txt",
-        data={"token": await _token(page), "text": BROKEN, "action": "save"},
-    )
+    response = await _post_text(page, "reply.txt", BROKEN)
     html = await response.text()
     assert response.status == 422
     assert f"{admin_settings.templates_dir / 'reply.txt'}:2:6: unknown placeholder" in html
@@ -181,11 +192,7 @@ async def test_admin_saved_text_answers_the_next_webhook(
     """A good edit is saved to the file and the very next reply uses it, without a restart."""
     await _sign_in(page)
     text = "Hello from {practice_name}: this is an automatic reply.\nPlease call {phone}.\n"
-    response = await page.client.post(
-        "/admin/texts/reply.txt",
-        data={"token": await _token(page), "text": text, "action": "save"},
-        allow_redirects=False,
-    )
+    response = await _post_text(page, "reply.txt", text)
     assert response.status == 303
     assert (admin_settings.templates_dir / "reply.txt").read_text() == text
     await page.post(whatsapp_text("447700900123", "wamid.ADMIN", FIXTURE_TIME))
@@ -201,15 +208,13 @@ async def test_admin_preview_shows_each_channels_reply_without_saving(
     """Preview shows the reply per channel with its length, and saves nothing."""
     await _sign_in(page)
     before = (admin_settings.templates_dir / "reply.txt").read_text()
-    response = await page.client.post(
-        "/admin/texts/reply.txt",
-        data={
-            "token": await _token(page),
-            "text": "Preview only: call {phone}.",
-            "action": "preview",
-            "channel": "instagram",
-            "at": "2026-12-01T10:00",
-        },
+    response = await _post_text(
+        page,
+        "reply.txt",
+        "Preview only: call {phone}.",
+        action="preview",
+        channel="instagram",
+        at="2026-12-01T10:00",
     )
     html = await response.text()
     assert response.status == 200
@@ -231,11 +236,7 @@ async def test_admin_welsh_texts_are_listed_and_saved(tmp_path: Path, graph: Fak
             .read_text()
             .replace("Diolch", "Diolch yn fawr")
         )
-        response = await service.client.post(
-            "/admin/texts/reply.cy.txt",
-            data={"token": await _token(service), "text": text, "action": "save"},
-            allow_redirects=False,
-        )
+        response = await _post_text(service, "reply.cy.txt", text)
         assert response.status == 303
         assert (settings.templates_dir / "reply.cy.txt").read_text() == text
 
@@ -327,14 +328,8 @@ async def test_admin_manager_cannot_change_another_practice(
     """A save for another practice by Leeds's manager is refused and writes nothing."""
     await _sign_in_as(group_page, "leeds-riverside", MANAGER_PASSWORD)
     token = await _token(group_page, "/admin/texts?practice=leeds-riverside")
-    response = await group_page.client.post(
-        "/admin/texts/reply.txt",
-        data={
-            "token": token,
-            "practice": "glasgow-west",
-            "text": "Glasgow, call {phone}",
-            "action": "save",
-        },
+    response = await _post_text(
+        group_page, "reply.txt", "Glasgow, call {phone}", token=token, practice="glasgow-west"
     )
     assert response.status == 404
     assert not (tmp_path / "practices" / "glasgow-west" / "templates").exists()
@@ -347,11 +342,7 @@ async def test_admin_group_admin_saves_into_the_practices_own_folder(
     await _sign_in_as(group_page, "admin", PASSWORD)
     token = await _token(group_page, "/admin/texts?practice=glasgow-west")
     text = "Glasgow West here: this is an automatic reply. Call {phone}.\n"
-    response = await group_page.client.post(
-        "/admin/texts/reply.txt",
-        data={"token": token, "practice": "glasgow-west", "text": text, "action": "save"},
-        allow_redirects=False,
-    )
+    response = await _post_text(group_page, "reply.txt", text, token=token, practice="glasgow-west")
     assert response.status == 303
     assert (tmp_path / "practices" / "glasgow-west" / "templates" / "reply.txt").read_text() == text
     assert group_page.runtime.practices.served[1].templates.current.texts["reply.txt"] == text
@@ -363,11 +354,7 @@ async def test_admin_actions_are_logged_without_the_words(page: Service) -> None
     await _sign_in(page)
     token = await _token(page)
     with capture_logs() as logs:
-        response = await page.client.post(
-            "/admin/texts/reply.txt",
-            data={"token": token, "text": f"{canary}: call {{phone}}", "action": "save"},
-            allow_redirects=False,
-        )
+        response = await _post_text(page, "reply.txt", f"{canary}: call {{phone}}", token=token)
     assert response.status == 303
     assert {
         "event": "admin_action",

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapters import REGISTRY
+from adapters._meta.adapter import BUTTON_TITLE_LIMIT
 from bot.cli import main
 from bot.events import Channel
 from bot.hours import Schedule, format_next_opening, parse_opening_hours
@@ -396,7 +397,7 @@ def test_buttons_are_worded_in_the_first_language(
     reply = _texts(settings).render(Channel.MESSENGER, CHRISTMAS.replace(month=11, day=30))
     buttons = REGISTRY.adapters[Channel.MESSENGER].buttons(reply)
     assert [button.title for button in buttons] == titles
-    assert all(len(title) <= 20 for title in titles)
+    assert all(len(title) <= BUTTON_TITLE_LIMIT for title in titles)
 
 
 def test_check_app_text_without_its_welsh_pair_warns(tmp_path: Path) -> None:

@@ -212,25 +212,28 @@ def _values(
     }
 
 
-def _longest_values(
-    practice: PracticeInfo,
-    schedule: Schedule,
-    language: Language,
-    measure: Callable[[str], int] = len,
-) -> dict[str, str]:
-    """The values that make a text longest in ``language`` as ``measure`` counts it (a
-    channel's limit: characters, UTF-16 units or bytes): the texts' length checks use them."""
-    return _values(
-        practice,
-        language,
-        schedule.describe(language),
-        language.longest_date_and_time,
-        max(
-            schedule.closed_reasons(language, datetime.now(schedule.tz).date()),
-            key=measure,
-            default="",
-        ),
-    )
+@dataclass(frozen=True, slots=True)
+class _Longest:
+    """What makes a text longest in one language: its opening hours, and every
+    ``{closed_reason}`` the schedule can give (which is longest depends on how a channel
+    counts)."""
+
+    language: Language
+    opening_hours: str
+    reasons: tuple[str, ...]
+
+    @classmethod
+    def of(cls, schedule: Schedule, language: Language) -> _Longest:
+        today = datetime.now(schedule.tz).date()
+        reasons = tuple(schedule.closed_reasons(language, today))
+        return cls(language, schedule.describe(language), reasons)
+
+    def values(self, practice: PracticeInfo, measure: Callable[[str], int] = len) -> dict[str, str]:
+        """The placeholders' values, the longest as ``measure`` counts them (a channel's
+        limit: characters, UTF-16 units or bytes)."""
+        reason = max(self.reasons, key=measure, default="")
+        longest_date = self.language.longest_date_and_time
+        return _values(practice, self.language, self.opening_hours, longest_date, reason)
 
 
 @dataclass(slots=True)
@@ -499,15 +502,14 @@ def _validate(
         if template is not None:
             templates[name] = template
 
-    longest = {
-        language.code: _longest_values(practice, schedule, language) for language in languages
-    }
+    longest = {language.code: _Longest.of(schedule, language) for language in languages}
     warnings.extend(_unpaired(templates, languages))
     language_of = {
         name: language for language in languages for name in _text_files([language], closures)
     }
     for template in templates.values():
-        problems.extend(_content_problems(template, longest[language_of[template.name].code]))
+        values = longest[language_of[template.name].code].values(practice)
+        problems.extend(_content_problems(template, values))
         closed = template.name.startswith(f"{TemplateKind.CLOSED}.")
         for note in wording_notes(template.source, closed=closed):
             if practice.strict_wording:
@@ -520,8 +522,7 @@ def _validate(
     checked: set[tuple[tuple[str, ...], Channel]] = set()
     for channel, adapter in channels.items():
         measured = {
-            language.code: _longest_values(practice, schedule, language, adapter.text_limit.measure)
-            for language in languages
+            code: longest[code].values(practice, adapter.text_limit.measure) for code in longest
         }
         for kind, key in sorted(keys):
             chosen = [_chosen(templates, channel, kind, key, language) for language in languages]
